@@ -1,0 +1,271 @@
+package events
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/meshpulse/meshpulse/schemas"
+)
+
+// Reasons a record cannot be decoded. They travel as the dead-letter reason
+// header, so they are stable identifiers, not prose.
+const (
+	ReasonBadFraming         = "bad_framing"
+	ReasonUnknownFingerprint = "unknown_fingerprint"
+	ReasonUnknownSchemaID    = "unknown_schema_id"
+	ReasonNoRegistry         = "no_registry"
+	ReasonMalformedBody      = "malformed_body"
+	ReasonTrailingBytes      = "trailing_bytes"
+)
+
+// DecodeError says why bytes are not an event meshpulse can read.
+type DecodeError struct {
+	Reason string
+	Err    error
+	// Temporary is set when retrying may succeed (the schema registry did
+	// not answer); such a record must not be dead-lettered.
+	Temporary bool
+}
+
+func (e *DecodeError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func decodeErr(reason, format string, args ...any) *DecodeError {
+	return &DecodeError{Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+// SchemaVersion is one released schema of one family.
+type SchemaVersion struct {
+	Family      Family
+	Version     int
+	Fingerprint uint64 // CRC-64-AVRO (Rabin) of the canonical form
+	codec       *goavro.Codec
+}
+
+// Schema returns the schema text.
+func (v *SchemaVersion) Schema() string { return v.codec.Schema() }
+
+// SchemaRegistry looks up a schema by its Confluent Schema Registry id.
+type SchemaRegistry interface {
+	SchemaByID(ctx context.Context, id int) (string, error)
+}
+
+// Codecs knows every embedded schema version. It is built once at start
+// and is safe for concurrent use (goavro codecs are).
+type Codecs struct {
+	byFingerprint map[uint64]*SchemaVersion
+	current       map[Family]*SchemaVersion
+	readers       map[Family]*resolver
+	registry      SchemaRegistry
+
+	mu     sync.Mutex
+	byID   map[int]*SchemaVersion // registry id -> version, cached
+	idMiss map[int]error          // ids whose schema is not one of ours
+}
+
+// NewCodecs loads the schemas embedded from schemas/.
+func NewCodecs() (*Codecs, error) { return NewCodecsFS(schemas.FS) }
+
+// NewCodecsFS loads <family>/v<N>.avsc files from fsys; the highest version
+// of each family is the current one, the type decoding reads into.
+func NewCodecsFS(fsys fs.FS) (*Codecs, error) {
+	c := &Codecs{
+		byFingerprint: map[uint64]*SchemaVersion{},
+		current:       map[Family]*SchemaVersion{},
+		readers:       map[Family]*resolver{},
+		byID:          map[int]*SchemaVersion{},
+		idMiss:        map[int]error{},
+	}
+	files, err := fs.Glob(fsys, "*/v*.avsc")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	for _, file := range files {
+		fam, err := ParseFamily(path.Dir(file))
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", file, err)
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(path.Base(file), "v"), ".avsc"))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("schema %s: file name must be v<N>.avsc", file)
+		}
+		text, err := fs.ReadFile(fsys, file)
+		if err != nil {
+			return nil, err
+		}
+		codec, err := goavro.NewCodec(string(text))
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", file, err)
+		}
+		v := &SchemaVersion{Family: fam, Version: n, Fingerprint: codec.Rabin, codec: codec}
+		if prev, dup := c.byFingerprint[v.Fingerprint]; dup {
+			return nil, fmt.Errorf("schema %s has the same canonical form as %s v%d", file, prev.Family, prev.Version)
+		}
+		c.byFingerprint[v.Fingerprint] = v
+		if cur := c.current[fam]; cur == nil || cur.Version < n {
+			c.current[fam] = v
+		}
+	}
+	for fam, v := range c.current {
+		r, err := newResolver(v.Schema())
+		if err != nil {
+			return nil, err
+		}
+		c.readers[fam] = r
+	}
+	return c, nil
+}
+
+// WithRegistry enables the Confluent wire framing (00 + 4-byte schema id).
+func (c *Codecs) WithRegistry(r SchemaRegistry) *Codecs {
+	c.registry = r
+	return c
+}
+
+// Current returns the current schema version of a family.
+func (c *Codecs) Current(f Family) *SchemaVersion { return c.current[f] }
+
+// Versions lists every known schema version, ordered by family and version.
+func (c *Codecs) Versions() []*SchemaVersion {
+	out := make([]*SchemaVersion, 0, len(c.byFingerprint))
+	for _, v := range c.byFingerprint {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Family != out[j].Family {
+			return out[i].Family < out[j].Family
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out
+}
+
+// Encode writes ev in Avro single-object encoding with the current schema of
+// its family. It does not validate; Producer does.
+func (c *Codecs) Encode(ev Event) ([]byte, error) {
+	return c.AppendEncode(nil, ev)
+}
+
+// AppendEncode is Encode appending to buf.
+func (c *Codecs) AppendEncode(buf []byte, ev Event) ([]byte, error) {
+	v := c.current[ev.Family()]
+	if v == nil {
+		return nil, fmt.Errorf("no schema for family %s", ev.Family())
+	}
+	m, err := toNative(ev)
+	if err != nil {
+		return nil, err
+	}
+	out, err := v.codec.SingleFromNative(buf, m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s event: %w", ev.Family(), err)
+	}
+	return out, nil
+}
+
+// EncodeNative writes a native datum with a given schema version, in
+// single-object encoding. Tests use it to play an old producer.
+func (c *Codecs) EncodeNative(v *SchemaVersion, datum map[string]any) ([]byte, error) {
+	return v.codec.SingleFromNative(nil, datum)
+}
+
+// Decode reads an event in single-object encoding (or, with a registry,
+// Confluent framing) into the current Go type of its family.
+func (c *Codecs) Decode(ctx context.Context, b []byte) (Event, error) {
+	v, m, err := c.DecodeNative(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return fromNative(v.Family, m), nil
+}
+
+// DecodeNative is Decode stopping at the native form, already resolved to
+// the current schema (missing fields hold their defaults). It also says
+// which schema version wrote the record.
+func (c *Codecs) DecodeNative(ctx context.Context, b []byte) (*SchemaVersion, map[string]any, error) {
+	var (
+		v    *SchemaVersion
+		body []byte
+	)
+	switch {
+	case len(b) >= 10 && b[0] == 0xC3 && b[1] == 0x01:
+		fp := binary.LittleEndian.Uint64(b[2:10])
+		v = c.byFingerprint[fp]
+		if v == nil {
+			return nil, nil, decodeErr(ReasonUnknownFingerprint, "no embedded schema has fingerprint %016x", fp)
+		}
+		body = b[10:]
+	case len(b) >= 5 && b[0] == 0x00:
+		var err error
+		if v, err = c.schemaByID(ctx, int(binary.BigEndian.Uint32(b[1:5]))); err != nil {
+			return nil, nil, err
+		}
+		body = b[5:]
+	default:
+		return nil, nil, decodeErr(ReasonBadFraming, "%d bytes are neither Avro single-object (C3 01 + fingerprint) nor Confluent (00 + schema id) framed", len(b))
+	}
+	datum, rest, err := v.codec.NativeFromBinary(body)
+	if err != nil {
+		return nil, nil, decodeErr(ReasonMalformedBody, "%s v%d body: %v", v.Family, v.Version, err)
+	}
+	if len(rest) > 0 {
+		return nil, nil, decodeErr(ReasonTrailingBytes, "%s v%d body leaves %d bytes unread", v.Family, v.Version, len(rest))
+	}
+	m, ok := datum.(map[string]any)
+	if !ok {
+		return nil, nil, decodeErr(ReasonMalformedBody, "%s v%d datum is %T, not a record", v.Family, v.Version, datum)
+	}
+	if cur := c.current[v.Family]; cur != v {
+		m = c.readers[v.Family].resolve(m, c.readers[v.Family].root, "").(map[string]any)
+	}
+	return v, m, nil
+}
+
+func (c *Codecs) schemaByID(ctx context.Context, id int) (*SchemaVersion, error) {
+	if c.registry == nil {
+		return nil, decodeErr(ReasonNoRegistry, "Confluent-framed record (schema id %d) but no schema registry is configured", id)
+	}
+	c.mu.Lock()
+	v, err := c.byID[id], c.idMiss[id]
+	c.mu.Unlock()
+	if v != nil || err != nil {
+		return v, err
+	}
+	text, err := c.registry.SchemaByID(ctx, id)
+	if err != nil {
+		return nil, &DecodeError{Reason: ReasonUnknownSchemaID, Err: fmt.Errorf("schema registry lookup of id %d: %w", id, err), Temporary: true}
+	}
+	codec, cerr := goavro.NewCodec(text)
+	var miss error
+	switch {
+	case cerr != nil:
+		miss = decodeErr(ReasonUnknownSchemaID, "registry schema id %d does not parse: %v", id, cerr)
+	case c.byFingerprint[codec.Rabin] == nil:
+		miss = decodeErr(ReasonUnknownFingerprint, "registry schema id %d (fingerprint %016x) is not an embedded schema version", id, codec.Rabin)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if miss != nil {
+		c.idMiss[id] = miss
+		return nil, miss
+	}
+	c.byID[id] = c.byFingerprint[codec.Rabin]
+	return c.byID[id], nil
+}
+
+// IsTemporary reports whether err is a decode error worth retrying.
+func IsTemporary(err error) bool {
+	var de *DecodeError
+	return errors.As(err, &de) && de.Temporary
+}

@@ -1,0 +1,62 @@
+package events
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Family is the kind of an event; it names the topic suffix and the schema
+// directory.
+type Family string
+
+// The event families. Scores is produced by the scorer only.
+const (
+	FamilyMetadata Family = "metadata"
+	FamilyLineage  Family = "lineage"
+	FamilyUsage    Family = "usage"
+	FamilyQuality  Family = "quality"
+	FamilyScores   Family = "scores"
+)
+
+// InboundFamilies are the families domain pipelines publish.
+var InboundFamilies = []Family{FamilyMetadata, FamilyLineage, FamilyUsage, FamilyQuality}
+
+// Well-known topics.
+const (
+	TopicScores     = "mesh.scores"
+	TopicDeadLetter = "mesh.deadletter"
+	// PlatformEmitter is the emitter name of shared tooling (query-log
+	// collectors, quality runners) that speaks for no single domain.
+	PlatformEmitter = "platform"
+)
+
+// InboundTopicPattern matches every inbound topic; the ingestor subscribes to it.
+const InboundTopicPattern = `^mesh\.[a-z0-9-]+\.(metadata|lineage|usage|quality)$`
+
+var inboundTopic = regexp.MustCompile(`^mesh\.([a-z0-9-]+)\.(metadata|lineage|usage|quality)$`)
+
+// Topic is the topic an emitter publishes a family on.
+func Topic(emitter string, f Family) string {
+	if f == FamilyScores {
+		return TopicScores
+	}
+	return "mesh." + emitter + "." + string(f)
+}
+
+// ParseTopic splits an inbound topic into emitter and family.
+func ParseTopic(topic string) (emitter string, f Family, err error) {
+	m := inboundTopic.FindStringSubmatch(topic)
+	if m == nil {
+		return "", "", fmt.Errorf("topic %q is not an inbound topic mesh.<emitter>.<family>", topic)
+	}
+	return m[1], Family(m[2]), nil
+}
+
+// ParseFamily checks a family name given by a user.
+func ParseFamily(s string) (Family, error) {
+	switch f := Family(s); f {
+	case FamilyMetadata, FamilyLineage, FamilyUsage, FamilyQuality, FamilyScores:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown family %q (want metadata, lineage, usage, quality or scores)", s)
+}
