@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Migration is one numbered SQL file.
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string // {db} already replaced
+}
+
+// Migrations returns the embedded migrations for database db, in order.
+func Migrations(db string) ([]Migration, error) {
+	files, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []Migration
+	for _, f := range files {
+		base := strings.TrimSuffix(strings.TrimPrefix(f, "migrations/"), ".sql")
+		num, name, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", f)
+		}
+		text, err := migrationFS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: v, Name: name, Statements: splitStatements(strings.ReplaceAll(string(text), "{db}", db))})
+	}
+	return out, nil
+}
+
+// splitStatements splits on semicolons at line ends and drops comment lines.
+func splitStatements(sql string) []string {
+	var (
+		stmts []string
+		cur   strings.Builder
+	)
+	for _, line := range strings.Split(sql, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(trimmed, ";") {
+			stmts = append(stmts, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		stmts = append(stmts, s)
+	}
+	return stmts
+}
+
+// Migrate creates the database and applies every migration not applied yet.
+// Every statement is idempotent (IF NOT EXISTS), so a migration interrupted
+// half-way, or run by two processes at once, is safe to run again. It refuses
+// to touch a database whose schema is newer than this binary knows.
+func Migrate(ctx context.Context, conn driver.Conn, db string) (applied []int, err error) {
+	migs, err := Migrations(db)
+	if err != nil {
+		return nil, err
+	}
+	if !databasePattern.MatchString(db) {
+		return nil, fmt.Errorf("%w: got %q", ErrBadDatabase, db)
+	}
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS " + db,
+		"CREATE TABLE IF NOT EXISTS " + db + ".schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY version",
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("migrate: %s: %w", q, err)
+		}
+	}
+	done, err := AppliedVersions(ctx, conn, db)
+	if err != nil {
+		return nil, err
+	}
+	latest := migs[len(migs)-1].Version
+	for v := range done {
+		if v > latest {
+			return nil, fmt.Errorf("database %s has schema version %d, newer than this binary's %d: upgrade meshpulse", db, v, latest)
+		}
+	}
+	for _, m := range migs {
+		if done[m.Version] {
+			continue
+		}
+		for i, stmt := range m.Statements {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return applied, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+		}
+		if err := recordMigration(ctx, conn, db, m); err != nil {
+			return applied, fmt.Errorf("record migration %d: %w", m.Version, err)
+		}
+		applied = append(applied, m.Version)
+	}
+	return applied, nil
+}
+
+// AppliedVersions reads which migrations a database has.
+func AppliedVersions(ctx context.Context, conn driver.Conn, db string) (map[int]bool, error) {
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read applied migrations: %w", err)
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		done[int(v)] = true
+	}
+	return done, rows.Err()
+}
+
+// recordMigration uses a prepared batch: an INSERT ... VALUES with bound
+// parameters does not complete against ClickHouse 18.16.
+func recordMigration(ctx context.Context, conn driver.Conn, db string, m Migration) error {
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name)")
+	if err != nil {
+		return err
+	}
+	if err := b.Append(uint32(m.Version), m.Name); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	return b.Send()
+}

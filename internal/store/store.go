@@ -1,0 +1,83 @@
+// Package store is meshpulse's ClickHouse side: connection, embedded
+// migrations, the columnar batches the ingestor fills, and their inserts.
+// Table names are constants here and never come from input. It knows
+// nothing about Kafka.
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config says how to reach ClickHouse.
+type Config struct {
+	Addr     string // host:port of the native protocol
+	Database string // created by Migrate when missing
+	User     string
+	Password string // never logged
+	TLS      bool
+}
+
+// RegisterFlags adds the ClickHouse flags with the given prefix.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "clickhouse", "", "ClickHouse native address host:port (env MESHPULSE_CLICKHOUSE)")
+	fs.StringVar(&c.Database, "clickhouse-database", "meshpulse", "ClickHouse database (env MESHPULSE_CLICKHOUSE_DATABASE)")
+	fs.StringVar(&c.User, "clickhouse-user", "default", "ClickHouse user (env MESHPULSE_CLICKHOUSE_USER)")
+	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password (env MESHPULSE_CLICKHOUSE_PASSWORD)")
+	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "use TLS to ClickHouse (env MESHPULSE_CLICKHOUSE_TLS)")
+}
+
+var databasePattern = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// Errors returned by Validate.
+var (
+	ErrNoAddr      = errors.New("clickhouse address is required")
+	ErrBadDatabase = errors.New("clickhouse database must be an identifier ([a-zA-Z_][a-zA-Z0-9_]*)")
+)
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, ErrNoAddr)
+	}
+	if !databasePattern.MatchString(c.Database) {
+		errs = append(errs, fmt.Errorf("%w: got %q", ErrBadDatabase, c.Database))
+	}
+	return errors.Join(errs...)
+}
+
+// Open connects with the native protocol and pings.
+func Open(ctx context.Context, c Config) (driver.Conn, error) {
+	opts := &clickhouse.Options{
+		Addr:             []string{c.Addr},
+		Auth:             clickhouse.Auth{Database: "default", Username: c.User, Password: c.Password},
+		DialTimeout:      5 * time.Second,
+		MaxOpenConns:     8,
+		MaxIdleConns:     4,
+		ConnMaxLifetime:  time.Hour,
+		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		ReadTimeout:      5 * time.Minute,
+		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
+	}
+	if c.TLS {
+		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", c.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", c.Addr, err)
+	}
+	return conn, nil
+}
