@@ -1,0 +1,137 @@
+// Package kafka holds what every meshpulse program needs to reach Kafka:
+// the connection config (brokers, SASL, TLS) turned into franz-go options,
+// and explicit topic creation (meshpulse never relies on auto-creation).
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+// Config says how to reach the Kafka cluster.
+type Config struct {
+	Brokers       string // comma-separated host:port
+	SASLMechanism string // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	SASLUser      string
+	SASLPassword  string // never logged
+	TLS           bool
+	Partitions    int // partition count of topics meshpulse creates
+	Replication   int // replication factor of topics meshpulse creates
+}
+
+// RegisterFlags adds the Kafka flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Brokers, "kafka", "", "Kafka bootstrap brokers, comma-separated (env MESHPULSE_KAFKA)")
+	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env MESHPULSE_KAFKA_SASL_MECHANISM)")
+	fs.StringVar(&c.SASLUser, "kafka-sasl-user", "", "SASL user (env MESHPULSE_KAFKA_SASL_USER)")
+	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password (env MESHPULSE_KAFKA_SASL_PASSWORD)")
+	fs.BoolVar(&c.TLS, "kafka-tls", false, "use TLS to Kafka (env MESHPULSE_KAFKA_TLS)")
+	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of topics meshpulse creates (env MESHPULSE_KAFKA_PARTITIONS)")
+	fs.IntVar(&c.Replication, "kafka-replication", 1, "replication factor of topics meshpulse creates (env MESHPULSE_KAFKA_REPLICATION)")
+}
+
+// Errors returned by Validate.
+var (
+	ErrNoBrokers     = errors.New("kafka brokers are required")
+	ErrSASLMechanism = errors.New("kafka SASL mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	ErrSASLUser      = errors.New("kafka SASL needs a user and a password")
+	ErrPartitions    = errors.New("kafka partitions and replication must be at least 1")
+)
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Brokers) == "" {
+		errs = append(errs, ErrNoBrokers)
+	}
+	switch c.SASLMechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.SASLUser == "" || c.SASLPassword == "" {
+			errs = append(errs, ErrSASLUser)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%w: got %q", ErrSASLMechanism, c.SASLMechanism))
+	}
+	if c.Partitions < 1 || c.Replication < 1 {
+		errs = append(errs, ErrPartitions)
+	}
+	return errors.Join(errs...)
+}
+
+// SeedBrokers splits Brokers.
+func (c *Config) SeedBrokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.Brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Opts returns the client options for connection and authentication.
+func (c *Config) Opts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.SeedBrokers()...)}
+	switch c.SASLMechanism {
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
+	}
+	if c.TLS {
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
+	}
+	return opts
+}
+
+// DomainTopics lists the inbound topics of the given emitters.
+func DomainTopics(emitters []string) []string {
+	var out []string
+	for _, e := range emitters {
+		for _, f := range events.InboundFamilies {
+			out = append(out, events.Topic(e, f))
+		}
+	}
+	return out
+}
+
+// EnsureTopics creates the topics that do not exist yet. Topics that exist
+// are left as they are, whatever their partition count.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication int, topics ...string) error {
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopics(ctx, int32(partitions), int16(replication), nil, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	var errs []error
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s: %w", r.Topic, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CoreTopics are the topics meshpulse itself needs; the platform emitter's
+// inbound topics are among them since shared tooling belongs to no domain.
+func CoreTopics() []string {
+	return append([]string{events.TopicDeadLetter, events.TopicScores}, DomainTopics([]string{events.PlatformEmitter})...)
+}
