@@ -47,8 +47,8 @@ func Binary() ([]string, error) {
 
 // Start launches a server whose files live under dir (created if needed;
 // existing data is kept, so a dev stack survives restarts) and waits until
-// it accepts native connections.
-func Start(ctx context.Context, dir string) (*Server, error) {
+// it accepts native connections. tcpPort and httpPort of 0 pick free ports.
+func Start(ctx context.Context, dir string, tcpPort, httpPort int) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -66,7 +66,19 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, TCPPort: ports[0], HTTPPort: ports[1], exited: make(chan struct{})}
+	if tcpPort == 0 {
+		tcpPort = ports[0]
+	}
+	if httpPort == 0 {
+		httpPort = ports[1]
+	}
+	for _, p := range []int{tcpPort, httpPort} {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("port %d on 127.0.0.1 is already in use (another ClickHouse?); choose other ports", p)
+		}
+	}
+	s := &Server{Dir: dir, TCPPort: tcpPort, HTTPPort: httpPort, exited: make(chan struct{})}
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(s.config()), 0o644); err != nil {
 		return nil, err
 	}

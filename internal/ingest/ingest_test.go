@@ -313,7 +313,7 @@ func TestReplayStoresOnce(t *testing.T) {
 	}
 	for q, want := range map[string]uint64{
 		"SELECT sum(reads) FROM {db}.usage_daily":                     500,
-		"SELECT toUInt64(sum(rows_read)) FROM {db}.usage_daily":                 5000,
+		"SELECT toUInt64(sum(rows_read)) FROM {db}.usage_daily":       5000,
 		"SELECT max(distinct_users) FROM {db}.usage_daily":            17,
 		"SELECT sum(checks) FROM {db}.quality_daily":                  2,
 		"SELECT count() FROM {db}.products_current":                   1,

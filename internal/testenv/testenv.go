@@ -66,7 +66,7 @@ func ClickHouseAddr(t testing.TB) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		chServer, chErr = chserver.Start(ctx, chDir)
+		chServer, chErr = chserver.Start(ctx, chDir, 0, 0)
 		if chErr == nil {
 			chAddr = chServer.Addr()
 		}

@@ -20,12 +20,12 @@ type Event interface {
 type Envelope struct {
 	// EventID is a producer-made UUID and the idempotency key: the same
 	// event sent twice is stored once.
-	EventID string
+	EventID string `json:"event_id"`
 	// EventTime is when the fact happened, at millisecond precision.
-	EventTime time.Time
+	EventTime time.Time `json:"event_time"`
 	// Emitter is the domain (or "platform") that publishes the event; it
 	// must match the topic mesh.<emitter>.<family>.
-	Emitter string
+	Emitter string `json:"emitter"`
 }
 
 // Header returns the envelope.
@@ -34,122 +34,122 @@ func (e *Envelope) Header() *Envelope { return e }
 // ProductMetadata is a data product's declared state.
 type ProductMetadata struct {
 	Envelope
-	ProductURN       string
-	Domain           string
-	Name             string
-	Description      string
-	Owners           []string
-	Tags             []string
-	Lifecycle        string
-	DocumentationURL string // empty when not declared
-	AccessNotes      string
-	Outputs          []OutputDataset
-	Inputs           []string
-	SLO              *SLO // nil when not declared
+	ProductURN       string          `json:"product_urn"`
+	Domain           string          `json:"domain"`
+	Name             string          `json:"name"`
+	Description      string          `json:"description"`
+	Owners           []string        `json:"owners,omitempty"`
+	Tags             []string        `json:"tags,omitempty"`
+	Lifecycle        string          `json:"lifecycle"`
+	DocumentationURL string          `json:"documentation_url"` // empty when not declared
+	AccessNotes      string          `json:"access_notes"`
+	Outputs          []OutputDataset `json:"outputs,omitempty"`
+	Inputs           []string        `json:"inputs,omitempty"`
+	SLO              *SLO            `json:"slo,omitempty"` // nil when not declared
 }
 
 // OutputDataset is a dataset a product publishes.
 type OutputDataset struct {
-	DatasetURN  string
-	Description string
-	SchemaRef   string // empty when the schema is not registered
-	Fields      []DatasetField
+	DatasetURN  string         `json:"dataset_urn"`
+	Description string         `json:"description"`
+	SchemaRef   string         `json:"schema_ref"` // empty when the schema is not registered
+	Fields      []DatasetField `json:"fields,omitempty"`
 }
 
 // DatasetField documents one field of an output dataset.
 type DatasetField struct {
-	Name           string
-	Type           string
-	Description    string
-	Classification string // public | internal | confidential | restricted, or empty
-	PII            bool
+	Name           string `json:"name"`
+	Type           string `json:"type"`
+	Description    string `json:"description"`
+	Classification string `json:"classification"` // public | internal | confidential | restricted, or empty
+	PII            bool   `json:"pii"`
 }
 
 // SLO holds a product's service-level objectives; nil members are undeclared.
 type SLO struct {
-	FreshnessSeconds   *int64
-	MinQualityPassRate *float64
+	FreshnessSeconds   *int64   `json:"freshness_seconds,omitempty"`
+	MinQualityPassRate *float64 `json:"min_quality_pass_rate,omitempty"`
 }
 
 // LineageRun is one state change of one run of a job.
 type LineageRun struct {
 	Envelope
-	JobURN        string
-	RunID         string
-	State         string
-	Producer      string
-	Inputs        []string
-	Outputs       []string
-	ColumnLineage []ColumnLineage
-	RowsWritten   *int64
-	BytesWritten  *int64
-	ErrorMessage  string
+	JobURN        string          `json:"job_urn"`
+	RunID         string          `json:"run_id"`
+	State         string          `json:"state"`
+	Producer      string          `json:"producer"`
+	Inputs        []string        `json:"inputs,omitempty"`
+	Outputs       []string        `json:"outputs,omitempty"`
+	ColumnLineage []ColumnLineage `json:"column_lineage,omitempty"`
+	RowsWritten   *int64          `json:"rows_written,omitempty"`
+	BytesWritten  *int64          `json:"bytes_written,omitempty"`
+	ErrorMessage  string          `json:"error_message"`
 }
 
 // ColumnLineage says an output field is derived from an input field.
 type ColumnLineage struct {
-	OutputDataset  string
-	OutputField    string
-	InputDataset   string
-	InputField     string
-	Transformation string
+	OutputDataset  string `json:"output_dataset"`
+	OutputField    string `json:"output_field"`
+	InputDataset   string `json:"input_dataset"`
+	InputField     string `json:"input_field"`
+	Transformation string `json:"transformation"`
 }
 
 // UsageEvent says a consumer read a dataset.
 type UsageEvent struct {
 	Envelope
-	DatasetURN string
-	Consumer   Consumer
-	AccessKind string
-	RowsRead   int64
-	DurationMs int64
+	DatasetURN string   `json:"dataset_urn"`
+	Consumer   Consumer `json:"consumer"`
+	AccessKind string   `json:"access_kind"`
+	RowsRead   int64    `json:"rows_read"`
+	DurationMs int64    `json:"duration_ms"`
 }
 
 // Consumer identifies who read a dataset.
 type Consumer struct {
-	User   string
-	Team   string
-	Domain string // the consumer's own domain; empty outside the mesh
-	Tool   string
+	User   string `json:"user"`
+	Team   string `json:"team"`
+	Domain string `json:"domain"` // the consumer's own domain; empty outside the mesh
+	Tool   string `json:"tool"`
 }
 
 // QualityResult is the outcome of one data-quality check.
 type QualityResult struct {
 	Envelope
-	DatasetURN    string
-	CheckName     string
-	CheckType     string
-	Status        string
-	Severity      string
-	ObservedValue *float64
-	Threshold     *float64
-	Message       string
+	DatasetURN    string   `json:"dataset_urn"`
+	CheckName     string   `json:"check_name"`
+	CheckType     string   `json:"check_type"`
+	Status        string   `json:"status"`
+	Severity      string   `json:"severity"`
+	ObservedValue *float64 `json:"observed_value,omitempty"`
+	Threshold     *float64 `json:"threshold,omitempty"`
+	Message       string   `json:"message"`
 }
 
 // ScoreChanged announces a product's new health and trust.
 type ScoreChanged struct {
 	Envelope
-	ProductURN    string
-	Domain        string
-	OldHealth     *float64
-	NewHealth     float64
-	OldTrust      *float64
-	NewTrust      float64
-	OldHealthBand string // empty when there was no previous score
-	NewHealthBand string
-	OldTrustBand  string
-	NewTrustBand  string
-	Components    []ScoreComponent
-	Reasons       []string
-	Cause         string
+	ProductURN    string           `json:"product_urn"`
+	Domain        string           `json:"domain"`
+	OldHealth     *float64         `json:"old_health,omitempty"`
+	NewHealth     float64          `json:"new_health"`
+	OldTrust      *float64         `json:"old_trust,omitempty"`
+	NewTrust      float64          `json:"new_trust"`
+	OldHealthBand string           `json:"old_health_band"` // empty when there was no previous score
+	NewHealthBand string           `json:"new_health_band"`
+	OldTrustBand  string           `json:"old_trust_band"`
+	NewTrustBand  string           `json:"new_trust_band"`
+	Components    []ScoreComponent `json:"components,omitempty"`
+	Reasons       []string         `json:"reasons,omitempty"`
+	Cause         string           `json:"cause"`
 }
 
 // ScoreComponent is one visible part of a score.
 type ScoreComponent struct {
-	Name   string
-	Score  float64
-	Weight float64
-	Detail string
+	Name   string  `json:"name"`
+	Score  float64 `json:"score"`
+	Weight float64 `json:"weight"`
+	Detail string  `json:"detail"`
 }
 
 func (*ProductMetadata) Family() Family { return FamilyMetadata }
@@ -164,17 +164,18 @@ func (e *UsageEvent) Key() string      { return e.DatasetURN }
 func (e *QualityResult) Key() string   { return e.DatasetURN }
 func (e *ScoreChanged) Key() string    { return e.ProductURN }
 
-// NewEvent returns a zero event of the family, for decoding into.
+// NewEvent returns an event of the family holding the schema defaults
+// (lifecycle active, access kind query, severity medium), for decoding into.
 func NewEvent(f Family) Event {
 	switch f {
 	case FamilyMetadata:
-		return &ProductMetadata{}
+		return &ProductMetadata{Lifecycle: "active"}
 	case FamilyLineage:
 		return &LineageRun{}
 	case FamilyUsage:
-		return &UsageEvent{}
+		return &UsageEvent{AccessKind: "query"}
 	case FamilyQuality:
-		return &QualityResult{}
+		return &QualityResult{Severity: "medium"}
 	case FamilyScores:
 		return &ScoreChanged{}
 	}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshpulse/meshpulse/internal/app"
+	"github.com/meshpulse/meshpulse/internal/bench"
+	"github.com/meshpulse/meshpulse/internal/cli"
+	"github.com/meshpulse/meshpulse/internal/devstack"
+	"github.com/meshpulse/meshpulse/internal/emit"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+func runDev(args []string) int {
+	var cfg devstack.Config
+	fs := flag.NewFlagSet("dev", flag.ExitOnError)
+	cfg.RegisterFlags(fs)
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error (env MESHPULSE_LOG_LEVEL)")
+	if err := cli.Parse(fs, args); err != nil {
+		return fail("dev", err)
+	}
+	log, err := cli.Logger(*logLevel)
+	if err != nil {
+		return fail("dev", err)
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := devstack.Run(ctx, cfg, os.Stdout, log); err != nil {
+		return fail("dev", err)
+	}
+	return 0
+}
+
+func runEmit(args []string) int {
+	var kc kafka.Config
+	fs := flag.NewFlagSet("emit", flag.ExitOnError)
+	kc.RegisterFlags(fs)
+	family := fs.String("family", "", "metadata, lineage, usage or quality (env MESHPULSE_FAMILY)")
+	emitter := fs.String("emitter", "", "your domain, or platform for shared tooling (env MESHPULSE_EMITTER)")
+	strict := fs.Bool("strict", false, "stop at the first bad line (env MESHPULSE_STRICT)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: meshpulse emit -kafka HOST:PORT -emitter DOMAIN -family FAMILY < events.ndjson\n\nOne JSON event per line, with the Avro schema's field names; event_id, event_time and emitter may be left out.")
+		fs.PrintDefaults()
+	}
+	if err := cli.Parse(fs, args); err != nil {
+		return fail("emit", err)
+	}
+	fam, ferr := events.ParseFamily(*family)
+	if err := errors.Join(kc.Validate(), ferr); err != nil {
+		return fail("emit", err)
+	}
+	if fam == events.FamilyScores {
+		return fail("emit", errors.New("scores are published by the scorer only"))
+	}
+	cl, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		return fail("emit", err)
+	}
+	defer cl.Close()
+	codecs, err := events.NewCodecs()
+	if err != nil {
+		return fail("emit", err)
+	}
+	p, err := events.NewProducer(cl, codecs, *emitter)
+	if err != nil {
+		return fail("emit", err)
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	res, err := emit.Run(ctx, os.Stdin, os.Stderr, p, fam, *strict)
+	fmt.Fprintf(os.Stderr, "published %d, rejected %d\n", res.Published, res.Rejected)
+	if err != nil {
+		return fail("emit", err)
+	}
+	if res.Rejected > 0 {
+		return 1
+	}
+	return 0
+}
+
+func runMigrate(args []string) int {
+	var (
+		kc kafka.Config
+		sc store.Config
+	)
+	fs := flag.NewFlagSet("migrate", flag.ExitOnError)
+	kc.RegisterFlags(fs)
+	sc.RegisterFlags(fs)
+	domains := fs.String("domains", "", "domains whose inbound topics to create, comma-separated (env MESHPULSE_DOMAINS)")
+	if err := cli.Parse(fs, args); err != nil {
+		return fail("migrate", err)
+	}
+	if err := sc.Validate(); err != nil {
+		return fail("migrate", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := store.Open(ctx, sc)
+	if err != nil {
+		return fail("migrate", err)
+	}
+	defer conn.Close()
+	applied, err := store.Migrate(ctx, conn, sc.Database)
+	if err != nil {
+		return fail("migrate", err)
+	}
+	fmt.Printf("clickhouse %s: database %s, applied migrations %v\n", sc.Addr, sc.Database, applied)
+	if kc.Brokers != "" {
+		if err := kc.Validate(); err != nil {
+			return fail("migrate", err)
+		}
+		if err := app.CreateTopics(ctx, kc, cli.SplitList(*domains)); err != nil {
+			return fail("migrate", err)
+		}
+		fmt.Printf("kafka %s: topics created for platform and %q\n", kc.Brokers, *domains)
+	}
+	return 0
+}
+
+func runIngest(args []string) int {
+	var cfg app.IngestorConfig
+	fs := flag.NewFlagSet("ingest", flag.ExitOnError)
+	cfg.RegisterFlags(fs)
+	if err := cli.Parse(fs, args); err != nil {
+		return fail("ingest", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail("ingest", err)
+	}
+	log, err := cli.Logger(cfg.LogLevel)
+	if err != nil {
+		return fail("ingest", err)
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := app.RunIngestor(ctx, cfg, log, app.NewRegistry(), nil); err != nil {
+		return fail("ingest", err)
+	}
+	return 0
+}
+
+func runBench(args []string) int {
+	if len(args) == 0 || args[0] != "ingest" {
+		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]")
+		return 2
+	}
+	var c bench.IngestConfig
+	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
+	fs.IntVar(&c.Events, "events", 1_000_000, "usage events to push through")
+	fs.IntVar(&c.Partitions, "partitions", 6, "partitions of the usage topic")
+	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fail("bench", err)
+	}
+	c.ChildArgs = fs.Args()
+	self, err := os.Executable()
+	if err != nil {
+		return fail("bench", err)
+	}
+	c.Self = self
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := bench.Ingest(ctx, c, os.Stdout); err != nil {
+		return fail("bench", err)
+	}
+	return 0
+}

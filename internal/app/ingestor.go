@@ -1,0 +1,114 @@
+// Package app wires meshpulse's components into runnable processes, so that
+// cmd/ingestor, cmd/scorer and meshpulse dev share one way of starting them.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/meshpulse/meshpulse/internal/cli"
+	"github.com/meshpulse/meshpulse/internal/httpserve"
+	"github.com/meshpulse/meshpulse/internal/ingest"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+// IngestorConfig is everything an ingestor process needs.
+type IngestorConfig struct {
+	Kafka  kafka.Config
+	Store  store.Config
+	Ingest ingest.Config
+	// Domains whose inbound topics are created at start (comma-separated);
+	// the platform's and meshpulse's own topics are always created.
+	Domains string
+	// HTTPAddr serves /metrics, /healthz and /readyz; empty disables it.
+	HTTPAddr string
+	LogLevel string
+}
+
+// RegisterFlags adds every flag of the ingestor.
+func (c *IngestorConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs)
+	c.Store.RegisterFlags(fs)
+	c.Ingest.RegisterFlags(fs)
+	fs.StringVar(&c.Domains, "domains", "", "domains whose inbound topics to create at start, comma-separated (env MESHPULSE_DOMAINS)")
+	fs.StringVar(&c.HTTPAddr, "http", ":8080", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env MESHPULSE_LOG_LEVEL)")
+}
+
+// Validate reports every problem at once.
+func (c *IngestorConfig) Validate() error {
+	errs := []error{c.Kafka.Validate(), c.Store.Validate(), c.Ingest.Validate()}
+	for _, d := range cli.SplitList(c.Domains) {
+		if !events.ValidDomain(d) {
+			errs = append(errs, fmt.Errorf("domain %q must be lower-case letters, digits and dashes", d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewRegistry returns a metrics registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// RunIngestor migrates ClickHouse, creates the topics and consumes until ctx
+// ends. ingested, when not nil, receives the running ingestor.
+func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg *prometheus.Registry, ingested func(*ingest.Ingestor)) error {
+	conn, err := store.Open(ctx, c.Store)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	applied, err := store.Migrate(ctx, conn, c.Store.Database)
+	if err != nil {
+		return err
+	}
+	log.Info().Ints("applied", applied).Str("database", c.Store.Database).Msg("clickhouse schema up to date")
+
+	if err := CreateTopics(ctx, c.Kafka, cli.SplitList(c.Domains)); err != nil {
+		return err
+	}
+	codecs, err := events.NewCodecs()
+	if err != nil {
+		return err
+	}
+	kmetrics := kprom.NewMetrics("meshpulse_ingest_kafka", kprom.Registry(reg))
+	opts := append(c.Kafka.Opts(), kgo.WithHooks(kmetrics))
+	ing, err := ingest.New(c.Ingest, opts, store.NewWriter(conn, c.Store.Database), codecs, log, ingest.NewMetrics(reg))
+	if err != nil {
+		return err
+	}
+	if ingested != nil {
+		ingested(ing)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if c.HTTPAddr != "" {
+		g.Go(func() error { return httpserve.Serve(gctx, c.HTTPAddr, reg, ing.Ready, log) })
+	}
+	g.Go(func() error { return ing.Run(gctx) })
+	return g.Wait()
+}
+
+// CreateTopics creates meshpulse's own topics and the domains' inbound ones.
+func CreateTopics(ctx context.Context, kc kafka.Config, domains []string) error {
+	cl, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	topics := append(kafka.CoreTopics(), kafka.DomainTopics(domains)...)
+	return kafka.EnsureTopics(ctx, cl, kc.Partitions, kc.Replication, topics...)
+}

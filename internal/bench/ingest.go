@@ -1,0 +1,191 @@
+// Package bench holds meshpulse's benchmark commands. They print figures
+// for BENCHMARKS.md; they are commands, never timed tests.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshpulse/meshpulse/internal/chserver"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+// IngestConfig of the end-to-end ingest benchmark.
+type IngestConfig struct {
+	Events     int
+	Partitions int
+	ClickHouse string   // external ClickHouse; empty starts a private one
+	Self       string   // path of the meshpulse binary, run as the ingestor child
+	ChildArgs  []string // extra ingestor flags
+}
+
+// Ingest pre-loads Events usage events into an in-process Kafka, then runs
+// the ingestor as a child process (so its memory is its own) until
+// ClickHouse holds them all, and prints throughput and the child's peak RSS.
+func Ingest(ctx context.Context, c IngestConfig, out io.Writer) error {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+
+	chAddr := c.ClickHouse
+	if chAddr == "" {
+		dir, err := os.MkdirTemp("", "meshpulse-bench-ch-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		srv, err := chserver.Start(ctx, dir, 0, 0)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		chAddr = srv.Addr()
+	}
+	db := "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	conn, err := store.Open(ctx, store.Config{Addr: chAddr, Database: db, User: "default"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(200_000))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(ctx, cl, c.Partitions, 1, kafka.CoreTopics()...); err != nil {
+		return err
+	}
+	codecs, err := events.NewCodecs()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "loading %d usage events into kfake (%d partitions)...\n", c.Events, c.Partitions)
+	loadStart := time.Now()
+	if err := load(ctx, cl, codecs, c.Events); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "loaded in %.1fs\n", time.Since(loadStart).Seconds())
+
+	args := append([]string{"ingest", "-kafka", brokers, "-clickhouse", chAddr, "-clickhouse-database", db,
+		"-http", "", "-log-level", "warn", "-group", "bench"}, c.ChildArgs...)
+	child := exec.CommandContext(ctx, c.Self, args...)
+	child.Stdout, child.Stderr = os.Stderr, os.Stderr
+	start := time.Now()
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = child.Process.Signal(syscall.SIGTERM)
+		_ = child.Wait()
+	}()
+
+	var firstRow time.Time
+	var peakRSS int64
+	for {
+		if rss := rssKiB(child.Process.Pid, "VmHWM"); rss > peakRSS {
+			peakRSS = rss
+		}
+		var n uint64
+		// The table may not exist until the child has migrated.
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".usage_events").Scan(&n); err == nil {
+			if n > 0 && firstRow.IsZero() {
+				firstRow = time.Now()
+			}
+			if n >= uint64(c.Events) {
+				break
+			}
+		}
+		if child.ProcessState != nil || ctx.Err() != nil {
+			return fmt.Errorf("ingestor stopped before storing every event")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	total := time.Since(start)
+	steady := time.Since(firstRow)
+	var distinct uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM (SELECT event_id FROM "+db+".usage_events FINAL)").Scan(&distinct); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "events:                 %d (distinct stored %d)\n", c.Events, distinct)
+	fmt.Fprintf(out, "end to end:             %.2fs  %.0f events/s (from ingestor process start)\n", total.Seconds(), float64(c.Events)/total.Seconds())
+	fmt.Fprintf(out, "steady:                 %.2fs  %.0f events/s (from the first stored row)\n", steady.Seconds(), float64(c.Events)/steady.Seconds())
+	fmt.Fprintf(out, "ingestor peak RSS:      %.0f MiB\n", float64(peakRSS)/1024)
+	return nil
+}
+
+// load produces n distinct usage events, pre-encoded, with varied datasets and consumers.
+func load(ctx context.Context, cl *kgo.Client, codecs *events.Codecs, n int) error {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	datasets := make([]string, 200)
+	for i := range datasets {
+		datasets[i] = events.DatasetURN("warehouse", fmt.Sprintf("domain%d.table_%d", i%8, i))
+	}
+	errc := make(chan error, 1)
+	for i := range n {
+		ev := &events.UsageEvent{
+			Envelope:   events.Envelope{EventID: uuid.NewString(), EventTime: now.Add(-time.Duration(i%3600) * time.Second), Emitter: "platform"},
+			DatasetURN: datasets[i%len(datasets)],
+			Consumer:   events.Consumer{User: "user-" + strconv.Itoa(i%5000), Team: "team-" + strconv.Itoa(i%40), Domain: "domain" + strconv.Itoa(i%8), Tool: "looker"},
+			AccessKind: "query", RowsRead: int64(i % 10_000), DurationMs: int64(i % 900),
+		}
+		b, err := codecs.Encode(ev)
+		if err != nil {
+			return err
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: "mesh.platform.usage", Key: []byte(ev.DatasetURN), Value: b}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// rssKiB reads a memory figure (VmRSS, VmHWM) of a process in KiB.
+func rssKiB(pid int, field string) int64 {
+	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
+			v, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return v
+		}
+	}
+	return 0
+}

@@ -1,0 +1,195 @@
+// Package devstack is meshpulse dev: the whole system in one process for a
+// laptop — an in-process Kafka (kfake, persisted in a data directory), a
+// private clickhouse-server child process, migrations, the ingestor, and
+// with Demo the simulated mesh. External Kafka or ClickHouse addresses
+// replace the embedded parts.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/meshpulse/meshpulse/internal/app"
+	"github.com/meshpulse/meshpulse/internal/chserver"
+	"github.com/meshpulse/meshpulse/internal/demo"
+	"github.com/meshpulse/meshpulse/internal/ingest"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+// Config of the dev stack.
+type Config struct {
+	Dir            string        // data directory of the embedded Kafka and ClickHouse
+	Kafka          string        // external brokers; empty runs kfake
+	KafkaPort      int           // port of the embedded Kafka
+	ClickHouse     string        // external native address; empty runs a private server
+	ClickHousePort int           // native port of the private server
+	Database       string        // ClickHouse database
+	Demo           bool          // run the simulated mesh
+	Duration       time.Duration // stop after this long; 0 runs until interrupted
+	Report         time.Duration // how often to print what was ingested
+	HTTPAddr       string
+}
+
+// RegisterFlags adds the dev flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Dir, "dir", ".meshpulse", "data directory of the embedded Kafka and ClickHouse (env MESHPULSE_DIR)")
+	fs.StringVar(&c.Kafka, "kafka", "", "use these Kafka brokers instead of the embedded one (env MESHPULSE_KAFKA)")
+	fs.IntVar(&c.KafkaPort, "kafka-port", 9092, "port of the embedded Kafka on 127.0.0.1 (env MESHPULSE_KAFKA_PORT)")
+	fs.StringVar(&c.ClickHouse, "clickhouse", "", "use this ClickHouse (host:port, native) instead of a private server (env MESHPULSE_CLICKHOUSE)")
+	fs.IntVar(&c.ClickHousePort, "clickhouse-port", 19000, "native port of the private ClickHouse on 127.0.0.1 (env MESHPULSE_CLICKHOUSE_PORT)")
+	fs.StringVar(&c.Database, "clickhouse-database", "meshpulse", "ClickHouse database (env MESHPULSE_CLICKHOUSE_DATABASE)")
+	fs.BoolVar(&c.Demo, "demo", false, "play simulated domains: products, lineage, usage, quality with failures (env MESHPULSE_DEMO)")
+	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long; 0 runs until Ctrl-C (env MESHPULSE_DURATION)")
+	fs.DurationVar(&c.Report, "report", 5*time.Second, "how often to print what was ingested (env MESHPULSE_REPORT)")
+	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
+}
+
+// Run starts everything and blocks until ctx ends or Duration passes.
+func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error {
+	if c.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Duration)
+		defer cancel()
+	}
+	brokers := c.Kafka
+	if brokers == "" {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(c.KafkaPort), kfake.DataDir(filepath.Join(c.Dir, "kafka")))
+		if err != nil {
+			return fmt.Errorf("embedded kafka on port %d: %w (is another Kafka running? try -kafka-port)", c.KafkaPort, err)
+		}
+		defer cluster.Close()
+		brokers = strings.Join(cluster.ListenAddrs(), ",")
+	}
+	chAddr := c.ClickHouse
+	if chAddr == "" {
+		if _, err := chserver.Binary(); err != nil {
+			return err
+		}
+		srv, err := chserver.Start(ctx, filepath.Join(c.Dir, "clickhouse"), c.ClickHousePort, 0)
+		if err != nil {
+			return fmt.Errorf("private clickhouse: %w", err)
+		}
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				log.Warn().Err(err).Msg("stop clickhouse")
+			}
+		}()
+		chAddr = srv.Addr()
+	}
+
+	ic := app.IngestorConfig{
+		Kafka:    kafka.Config{Brokers: brokers, Partitions: 3, Replication: 1},
+		Store:    store.Config{Addr: chAddr, Database: c.Database, User: "default"},
+		Ingest:   ingest.Defaults(),
+		HTTPAddr: c.HTTPAddr,
+	}
+	ic.Ingest.Group = "meshpulse-dev"
+	if c.Demo {
+		ic.Domains = strings.Join(demo.Domains, ",")
+	}
+	if err := ic.Validate(); err != nil {
+		return err
+	}
+	host, port, _ := strings.Cut(chAddr, ":")
+	fmt.Fprintf(out, "meshpulse dev\n  kafka:      %s\n  clickhouse: %s (database %s)\n  query:      clickhouse-client --host %s --port %s --database %s\n  metrics:    http://%s/metrics\n",
+		brokers, chAddr, c.Database, host, port, c.Database, c.HTTPAddr)
+
+	g, gctx := errgroup.WithContext(ctx)
+	ingReady := make(chan *ingest.Ingestor, 1)
+	g.Go(func() error {
+		return app.RunIngestor(gctx, ic, log, app.NewRegistry(), func(i *ingest.Ingestor) { ingReady <- i })
+	})
+	var ing *ingest.Ingestor
+	select {
+	case ing = <-ingReady:
+	case <-gctx.Done():
+		return g.Wait()
+	}
+	if c.Demo {
+		g.Go(func() error { return runDemo(gctx, brokers, log) })
+		fmt.Fprintf(out, "  demo:       domains %s; a quality incident on %s from 40s to 100s\n", strings.Join(demo.Domains, ", "), demo.IncidentProduct)
+	}
+	g.Go(func() error { return report(gctx, ic.Store, c.Report, ing, out) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		fmt.Fprintln(out, "meshpulse dev: stopped")
+		return nil
+	}
+	return err
+}
+
+func runDemo(ctx context.Context, brokers string, log zerolog.Logger) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	codecs, err := events.NewCodecs()
+	if err != nil {
+		return err
+	}
+	gen, err := demo.New(demo.DefaultConfig(), cl, codecs, log)
+	if err != nil {
+		return err
+	}
+	return gen.Run(ctx)
+}
+
+// report prints what is stored, as an analyst would count it.
+func report(ctx context.Context, sc store.Config, every time.Duration, ing *ingest.Ingestor, out io.Writer) error {
+	conn, err := store.Open(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		line, err := Summary(ctx, conn, sc.Database)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintf(out, "report: %v\n", err)
+			continue
+		}
+		_, dead := ing.Totals()
+		fmt.Fprintf(out, "%s ingested: %s; dead letters %d\n", time.Now().Format("15:04:05"), line, dead)
+	}
+}
+
+// Summary counts the stored rows of each table through FINAL.
+func Summary(ctx context.Context, conn driver.Conn, db string) (string, error) {
+	q := fmt.Sprintf(`SELECT
+  (SELECT count() FROM %[1]s.products FINAL),
+  (SELECT count() FROM %[1]s.datasets FINAL),
+  (SELECT count() FROM %[1]s.lineage_runs FINAL),
+  (SELECT count() FROM %[1]s.lineage_edges FINAL),
+  (SELECT count() FROM %[1]s.usage_events FINAL),
+  (SELECT count() FROM %[1]s.quality_results FINAL),
+  (SELECT count() FROM %[1]s.quality_results FINAL WHERE status = 'FAIL')`, db)
+	var p, d, r, e, u, qn, f uint64
+	if err := conn.QueryRow(ctx, q).Scan(&p, &d, &r, &e, &u, &qn, &f); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("products %d, datasets %d, run events %d, lineage edges %d, usage %d, quality %d (%d failed)", p, d, r, e, u, qn, f), nil
+}
