@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -171,6 +172,23 @@ func runBench(args []string) int {
 	defer stop()
 	if err := bench.Ingest(ctx, c, os.Stdout); err != nil {
 		return fail("bench", err)
+	}
+	return 0
+}
+
+func runProbe(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: meshpulse probe URL")
+		return 2
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(args[0])
+	if err != nil {
+		return fail("probe", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fail("probe", fmt.Errorf("%s: %s", args[0], resp.Status))
 	}
 	return 0
 }

@@ -17,6 +17,7 @@ commands:
   migrate   apply the ClickHouse migrations and create the Kafka topics
   ingest    run the ingestor (the same as the ingestor binary)
   bench     benchmark commands (bench ingest)
+  probe     GET a URL and exit 0 on 200 (container health checks without curl)
 
 Every flag also reads an environment variable: -kafka-sasl-user is MESHPULSE_KAFKA_SASL_USER.
 Run 'meshpulse <command> -h' for its flags.
@@ -33,6 +34,7 @@ func main() {
 		"migrate": runMigrate,
 		"ingest":  runIngest,
 		"bench":   runBench,
+		"probe":   runProbe,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {

@@ -109,6 +109,9 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 		kgo.OnPartitionsLost(i.onLost),
 		// New domains' topics are found within seconds, not the default 5 minutes.
 		kgo.MetadataMaxAge(10*time.Second),
+		// Fetched-but-unpolled data is part of the ingestor's memory: 16 MiB
+		// per fetch instead of franz-go's 50 MiB keeps it within budget.
+		kgo.FetchMaxBytes(16<<20),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	)
 	cl, err := kgo.NewClient(opts...)

@@ -55,11 +55,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Open connects with the native protocol and pings.
-func Open(ctx context.Context, c Config) (driver.Conn, error) {
+// Open connects with the native protocol and pings. The session's default
+// database is "default", since c.Database may not exist before Migrate;
+// meshpulse's own queries name their database.
+func Open(ctx context.Context, c Config) (driver.Conn, error) { return open(ctx, c, "default") }
+
+// OpenInDatabase connects with c.Database as the session's default database,
+// as an analyst's client would (unqualified table names).
+func OpenInDatabase(ctx context.Context, c Config) (driver.Conn, error) {
+	return open(ctx, c, c.Database)
+}
+
+func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
 		Addr:             []string{c.Addr},
-		Auth:             clickhouse.Auth{Database: "default", Username: c.User, Password: c.Password},
+		Auth:             clickhouse.Auth{Database: database, Username: c.User, Password: c.Password},
 		DialTimeout:      5 * time.Second,
 		MaxOpenConns:     8,
 		MaxIdleConns:     4,

@@ -1,0 +1,42 @@
+# meshpulse — the two commands a newcomer needs:
+#   make demo   build and run the embedded stack with simulated domains
+#   make test   install what the tests need, start it, run every test
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/meshpulse
+
+.PHONY: build demo deps test unit race vet fmt-check bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/meshpulse
+	$(GO) build -o bin/ingestor ./cmd/ingestor
+	$(GO) build -o bin/scorer ./cmd/scorer
+
+# Installs clickhouse-server and kcat from Debian when missing.
+deps:
+	scripts/install-deps
+
+demo: deps build
+	$(BIN) dev -demo
+
+# Everything: formatting, vet, unit and integration tests (a private
+# ClickHouse is started by the tests themselves), the race detector on the
+# concurrent packages.
+test: deps fmt-check vet
+	CI=$${CI:-true} $(GO) test -count=1 -timeout 20m ./...
+	CI=$${CI:-true} $(GO) test -count=1 -race -timeout 20m ./internal/ingest/... ./pkg/events/... ./internal/emit/...
+
+unit:
+	$(GO) test -short ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: deps build
+	$(BIN) bench ingest -events 1000000
+
+clean:
+	rm -rf bin .meshpulse

@@ -1,0 +1,141 @@
+package devstack
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshpulse/meshpulse/internal/app"
+	"github.com/meshpulse/meshpulse/internal/demo"
+	"github.com/meshpulse/meshpulse/internal/ingest"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/internal/testenv"
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// ReadmeQueries returns the SQL statements of the README's sql blocks.
+func readmeQueries(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		for _, stmt := range strings.Split(m[1], ";") {
+			var lines []string
+			for _, l := range strings.Split(stmt, "\n") {
+				if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "--") {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) > 0 {
+				out = append(out, strings.Join(lines, " "))
+			}
+		}
+	}
+	return out
+}
+
+// TestReadmeQueriesOnDemoData plays the demo mesh through the real ingestor
+// and runs every query of the README: each must return rows.
+func TestReadmeQueriesOnDemoData(t *testing.T) {
+	queries := readmeQueries(t)
+	if len(queries) < 5 {
+		t.Fatalf("found %d README queries", len(queries))
+	}
+	cluster := testenv.Kafka(t)
+	sc, _ := testenv.ClickHouse(t)
+	conn, err := store.OpenInDatabase(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	ic := app.IngestorConfig{
+		Kafka:   kafka.Config{Brokers: brokers, Partitions: 3, Replication: 1},
+		Store:   sc,
+		Ingest:  ingest.Defaults(),
+		Domains: strings.Join(demo.Domains, ","),
+	}
+	ic.Ingest.FlushInterval = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunIngestor(ctx, ic, log, app.NewRegistry(), func(*ingest.Ingestor) { close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	codecs, _ := events.NewCodecs()
+	gen, err := demo.New(demo.Config{Tick: 50 * time.Millisecond, ReadsPerTick: 20}, cl, codecs, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genCtx, stopGen := context.WithTimeout(ctx, 3*time.Second)
+	defer stopGen()
+	if err := gen.Run(genCtx); err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for _, q := range queries {
+		for {
+			n, err := countRows(ctx, conn, q)
+			if err != nil {
+				t.Fatalf("README query failed: %v\n%s", err, q)
+			}
+			if n > 0 {
+				t.Logf("%d rows: %s", n, q)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("README query returned no rows on demo data:\n%s", q)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	line, err := Summary(ctx, conn, sc.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(line)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countRows(ctx context.Context, conn driver.Conn, q string) (int, error) {
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
+}
