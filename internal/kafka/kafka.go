@@ -117,16 +117,35 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopics(ctx, int32(partitions), int16(replication), nil, topics...)
-	if err != nil {
-		return fmt.Errorf("create topics: %w", err)
-	}
-	var errs []error
-	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("create topic %s: %w", r.Topic, r.Err))
+	var plain, compacted []string
+	for _, t := range topics {
+		if t == events.TopicScores {
+			compacted = append(compacted, t)
+		} else {
+			plain = append(plain, t)
 		}
 	}
+	var errs []error
+	create := func(configs map[string]*string, ts []string) {
+		if len(ts) == 0 {
+			return
+		}
+		resp, err := adm.CreateTopics(ctx, int32(partitions), int16(replication), configs, ts...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("create topics: %w", err))
+			return
+		}
+		for _, r := range resp.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+				errs = append(errs, fmt.Errorf("create topic %s: %w", r.Topic, r.Err))
+			}
+		}
+	}
+	create(nil, plain)
+	// mesh.scores keeps the latest alert of every product forever: the
+	// scorer rebuilds its state from it, so it is compacted, not expired.
+	compact := "compact"
+	create(map[string]*string{"cleanup.policy": &compact}, compacted)
 	return errors.Join(errs...)
 }
 

@@ -107,6 +107,12 @@ func Evaluate(s Signals, p *Policy, now time.Time) Partial {
 		weightedPart{complete, pol.Weights.Completeness},
 		weightedPart{adoption, pol.Weights.Adoption},
 	)
+	// A product that is not working now cannot be relied on, however well
+	// documented and adopted: trust is capped a margin above health.
+	if limit := out.Health + p.HealthMargin; out.OwnTrust > limit {
+		out.OwnTrust = round1(limit)
+		out.Reasons = append(out.Reasons, fmt.Sprintf("health %.0f caps trust at %.0f", out.Health, limit))
+	}
 	health.Weight, complete.Weight, adoption.Weight = pol.Weights.Health, pol.Weights.Completeness, pol.Weights.Adoption
 
 	out.Components = append([]Component{quality, fresh, runs, health, complete, adoption}, characteristics...)

@@ -24,6 +24,7 @@ type Policy struct {
 	Bands            Bands               `yaml:"bands"`
 	AlertThreshold   float64             `yaml:"alert_threshold"`   // points a score must move to alert without a band change
 	UpstreamMargin   float64             `yaml:"upstream_margin"`   // trust may exceed an upstream product's trust by this much per hop
+	HealthMargin     float64             `yaml:"health_margin"`     // trust may exceed the product's own health by this much
 	DefaultFreshness Duration            `yaml:"default_freshness"` // freshness SLO of products that declare none
 	AdoptionTarget   int                 `yaml:"adoption_target"`   // distinct consumers for full adoption
 	SeverityWeights  map[string]float64  `yaml:"severity_weights"`  // weight of a check by severity
@@ -97,6 +98,7 @@ func DefaultPolicy() Policy {
 		Bands:            Bands{Healthy: 75, Degraded: 50, Hysteresis: 5},
 		AlertThreshold:   10,
 		UpstreamMargin:   15,
+		HealthMargin:     20,
 		DefaultFreshness: Duration{24 * time.Hour},
 		AdoptionTarget:   10,
 		SeverityWeights:  map[string]float64{"low": 1, "medium": 2, "high": 3, "critical": 5},
@@ -164,6 +166,9 @@ func (p *Policy) Validate() error {
 	}
 	if p.UpstreamMargin < 0 || p.UpstreamMargin > 100 {
 		bad("upstream_margin must be within [0, 100], got %g", p.UpstreamMargin)
+	}
+	if p.HealthMargin < 0 || p.HealthMargin > 100 {
+		bad("health_margin must be within [0, 100], got %g", p.HealthMargin)
 	}
 	if p.DefaultFreshness.Duration <= 0 {
 		bad("default_freshness must be positive")

@@ -146,6 +146,7 @@ CREATE TABLE IF NOT EXISTS {db}.product_scores (
     component_weights Array(Float64),
     component_details Array(String),
     reasons Array(String),
+    violations Array(String),
     cause String
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(computed_at)

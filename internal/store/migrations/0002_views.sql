@@ -56,6 +56,29 @@ SELECT product_urn,
        argMax(trust_band, computed_at_ms) AS trust_band,
        argMax(component_names, computed_at_ms) AS component_names,
        argMax(component_scores, computed_at_ms) AS component_scores,
-       argMax(reasons, computed_at_ms) AS reasons
+       argMax(component_details, computed_at_ms) AS component_details,
+       argMax(reasons, computed_at_ms) AS reasons,
+       argMax(violations, computed_at_ms) AS violations
 FROM {db}.product_scores
 GROUP BY product_urn;
+
+-- Current score components, one row per product and component.
+CREATE VIEW IF NOT EXISTS {db}.product_score_components AS
+SELECT product_urn, domain, computed_at, component, score, detail
+FROM {db}.product_scores_latest
+ARRAY JOIN component_names AS component, component_scores AS score, component_details AS detail;
+
+-- Product-level lineage: a product depends on the products owning the
+-- datasets it declares as inputs or that runs read to build its outputs.
+CREATE VIEW IF NOT EXISTS {db}.product_dependencies AS
+SELECT DISTINCT upstream_product, downstream_product FROM (
+  SELECT upstream_product, downstream_product FROM (
+    SELECT product_urn AS downstream_product, arrayJoin(input_datasets) AS in_ds FROM {db}.products FINAL
+  ) ALL INNER JOIN (SELECT dataset_urn AS in_ds, product_urn AS upstream_product FROM {db}.datasets FINAL) USING in_ds
+  UNION ALL
+  SELECT upstream_product, downstream_product FROM (
+    SELECT out_ds, upstream_product FROM (
+      SELECT input_dataset AS in_ds, output_dataset AS out_ds FROM {db}.lineage_edges FINAL
+    ) ALL INNER JOIN (SELECT dataset_urn AS in_ds, product_urn AS upstream_product FROM {db}.datasets FINAL) USING in_ds
+  ) ALL INNER JOIN (SELECT dataset_urn AS out_ds, product_urn AS downstream_product FROM {db}.datasets FINAL) USING out_ds
+) WHERE upstream_product != downstream_product;

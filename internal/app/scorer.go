@@ -1,0 +1,87 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/meshpulse/meshpulse/internal/httpserve"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer"
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+// ScorerConfig is everything a scorer process needs.
+type ScorerConfig struct {
+	Kafka    kafka.Config
+	Store    store.Config
+	Scorer   scorer.Config
+	HTTPAddr string
+	LogLevel string
+}
+
+// RegisterFlags adds every flag of the scorer.
+func (c *ScorerConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs)
+	c.Store.RegisterFlags(fs)
+	c.Scorer.RegisterFlags(fs)
+	fs.StringVar(&c.HTTPAddr, "http", ":8081", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env MESHPULSE_LOG_LEVEL)")
+}
+
+// Validate reports every problem at once, the policy file's included.
+func (c *ScorerConfig) Validate() error {
+	_, perr := score.LoadPolicy(c.Scorer.PolicyFile)
+	return errors.Join(c.Kafka.Validate(), c.Store.Validate(), c.Scorer.Validate(), perr)
+}
+
+// RunScorer migrates ClickHouse, creates the topics and scores until ctx ends.
+func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *prometheus.Registry, started func(*scorer.Scorer)) error {
+	pol, err := score.LoadPolicy(c.Scorer.PolicyFile)
+	if err != nil {
+		return err
+	}
+	if c.Scorer.Replica == "" {
+		c.Scorer.Replica, _ = os.Hostname()
+	}
+	conn, err := store.Open(ctx, c.Store)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := store.Migrate(ctx, conn, c.Store.Database); err != nil {
+		return err
+	}
+	if err := CreateTopics(ctx, c.Kafka, nil); err != nil {
+		return err
+	}
+	codecs, err := events.NewCodecs()
+	if err != nil {
+		return err
+	}
+	kmetrics := kprom.NewMetrics("meshpulse_scorer_kafka", kprom.Registry(reg))
+	sc, err := scorer.New(c.Scorer, &pol, append(c.Kafka.Opts(), kgo.WithHooks(kmetrics)), conn, c.Store.Database, codecs, log, scorer.NewMetrics(reg))
+	if err != nil {
+		return err
+	}
+	if started != nil {
+		started(sc)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if c.HTTPAddr != "" {
+		g.Go(func() error {
+			return httpserve.Serve(gctx, c.HTTPAddr, reg, func() bool { return len(sc.Owned()) > 0 }, log)
+		})
+	}
+	g.Go(func() error { return sc.Run(gctx) })
+	return g.Wait()
+}

@@ -1,0 +1,57 @@
+// Package scorer is the continuous scorer: each tick it finds the products
+// whose signals changed in ClickHouse, rescores them and what depends on
+// them (plus a periodic full pass, because windows move), writes every score
+// to history and publishes a ScoreChanged event when a band changes or a
+// score moves more than the policy threshold. Replicas split the products by
+// the partitions of mesh.scores, assigned by Kafka group membership.
+// It never writes the inbound tables.
+package scorer
+
+import (
+	"errors"
+	"flag"
+	"time"
+)
+
+// Config of the scorer loop.
+type Config struct {
+	Group      string        // consumer group over mesh.scores that shards the products
+	Tick       time.Duration // how often changed products are rescored
+	FullPass   time.Duration // how often every product is rescored
+	PolicyFile string        // YAML policy; empty uses the documented defaults
+	Replica    string        // name of this replica in logs; defaults to the host name
+}
+
+// RegisterFlags adds the scorer flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Group, "group", "meshpulse-scorer", "consumer group sharding products between replicas (env MESHPULSE_GROUP)")
+	fs.DurationVar(&c.Tick, "tick", 2*time.Second, "rescore changed products this often (env MESHPULSE_TICK)")
+	fs.DurationVar(&c.FullPass, "full-pass", time.Minute, "rescore every product this often (env MESHPULSE_FULL_PASS)")
+	fs.StringVar(&c.PolicyFile, "policy", "", "policy YAML file; empty uses the defaults in docs/scoring.md (env MESHPULSE_POLICY)")
+	fs.StringVar(&c.Replica, "replica", "", "replica name for logs; defaults to the host name (env MESHPULSE_REPLICA)")
+}
+
+// Defaults returns the flag defaults.
+func Defaults() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
+	return c
+}
+
+// Errors returned by Validate.
+var (
+	ErrNoGroup   = errors.New("scorer group is required")
+	ErrIntervals = errors.New("tick and full pass must be positive, and the full pass at least one tick")
+)
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, ErrNoGroup)
+	}
+	if c.Tick <= 0 || c.FullPass < c.Tick {
+		errs = append(errs, ErrIntervals)
+	}
+	return errors.Join(errs...)
+}
