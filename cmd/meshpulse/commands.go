@@ -18,6 +18,7 @@ import (
 	"github.com/meshpulse/meshpulse/internal/emit"
 	"github.com/meshpulse/meshpulse/internal/kafka"
 	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/internal/watch"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
@@ -189,6 +190,61 @@ func runProbe(args []string) int {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fail("probe", fmt.Errorf("%s: %s", args[0], resp.Status))
+	}
+	return 0
+}
+
+func runWatch(args []string) int {
+	var (
+		kc kafka.Config
+		c  watch.Config
+	)
+	fs := flag.NewFlagSet("watch", flag.ExitOnError)
+	kc.RegisterFlags(fs)
+	fs.BoolVar(&c.FromBeginning, "from-beginning", false, "print every change on the topic, not only new ones")
+	fs.StringVar(&c.Domain, "domain", "", "only products of this domain")
+	fs.StringVar(&c.Product, "product", "", "only this product URN")
+	fs.BoolVar(&c.JSON, "json", false, "one JSON object per line")
+	fs.IntVar(&c.Limit, "limit", 0, "stop after this many changes; 0 follows forever")
+	if err := cli.Parse(fs, args); err != nil {
+		return fail("watch", err)
+	}
+	if kc.Brokers == "" {
+		kc.Brokers = "127.0.0.1:9092" // the dev stack's embedded Kafka
+	}
+	if err := kc.Validate(); err != nil {
+		return fail("watch", err)
+	}
+	codecs, err := events.NewCodecs()
+	if err != nil {
+		return fail("watch", err)
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := watch.Run(ctx, c, kc.Opts(), codecs, os.Stdout); err != nil {
+		return fail("watch", err)
+	}
+	return 0
+}
+
+func runScore(args []string) int {
+	var cfg app.ScorerConfig
+	fs := flag.NewFlagSet("score", flag.ExitOnError)
+	cfg.RegisterFlags(fs)
+	if err := cli.Parse(fs, args); err != nil {
+		return fail("score", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail("score", err)
+	}
+	log, err := cli.Logger(cfg.LogLevel)
+	if err != nil {
+		return fail("score", err)
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := app.RunScorer(ctx, cfg, log, app.NewRegistry(), nil); err != nil {
+		return fail("score", err)
 	}
 	return 0
 }

@@ -14,8 +14,10 @@ usage: meshpulse <command> [flags]
 commands:
   dev       run everything in one process: embedded Kafka, a private ClickHouse, the ingestor (-demo: simulated domains)
   emit      publish NDJSON events of one family from stdin
+  watch     print score changes from mesh.scores (-from-beginning, -domain, -product, -json)
   migrate   apply the ClickHouse migrations and create the Kafka topics
   ingest    run the ingestor (the same as the ingestor binary)
+  score     run the scorer (the same as the scorer binary)
   bench     benchmark commands (bench ingest)
   probe     GET a URL and exit 0 on 200 (container health checks without curl)
 
@@ -31,8 +33,10 @@ func main() {
 	cmds := map[string]func([]string) int{
 		"dev":     runDev,
 		"emit":    runEmit,
+		"watch":   runWatch,
 		"migrate": runMigrate,
 		"ingest":  runIngest,
+		"score":   runScore,
 		"bench":   runBench,
 		"probe":   runProbe,
 	}

@@ -27,6 +27,8 @@ type ScorerConfig struct {
 	Scorer   scorer.Config
 	HTTPAddr string
 	LogLevel string
+	// Policy, when set, is used instead of loading Scorer.PolicyFile.
+	Policy *score.Policy
 }
 
 // RegisterFlags adds every flag of the scorer.
@@ -49,6 +51,9 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 	pol, err := score.LoadPolicy(c.Scorer.PolicyFile)
 	if err != nil {
 		return err
+	}
+	if c.Policy != nil {
+		pol = *c.Policy
 	}
 	if c.Scorer.Replica == "" {
 		c.Scorer.Replica, _ = os.Hostname()

@@ -175,7 +175,7 @@ func (g *Generator) round(ctx context.Context, incident bool) {
 			g.send(ctx, s.domain, &events.LineageRun{Envelope: events.Envelope{EventTime: now.Add(-time.Second)}, JobURN: job,
 				RunID: runID, State: "START", Producer: "https://meshpulse.dev/demo", Inputs: s.inputs, Outputs: []string{s.Output()}})
 			state, errMsg := "COMPLETE", ""
-			if failing && g.rng.Float64() < 0.5 || g.rng.Float64() < 0.03 {
+			if failing || g.rng.Float64() < 0.01 {
 				state, errMsg = "FAIL", "upstream extract timed out"
 			}
 			g.send(ctx, s.domain, &events.LineageRun{Envelope: events.Envelope{EventTime: now}, JobURN: job, RunID: runID,
@@ -185,17 +185,18 @@ func (g *Generator) round(ctx context.Context, incident bool) {
 		// Checks, run by the owner or by the platform's quality runner.
 		for _, c := range []struct{ name, typ, severity string }{
 			{"freshness", "freshness", "high"}, {"row_count", "volume", "medium"}, {"not_null_id", "validity", "critical"},
+			{"unique_id", "validity", "high"}, {"schema_matches", "schema", "medium"}, {"amount_positive", "custom", "low"},
 		} {
 			if g.rng.Float64() > 0.3 {
 				continue
 			}
 			status := "PASS"
 			switch p := g.rng.Float64(); {
-			case failing && p < 0.8:
+			case failing:
 				status = "FAIL"
-			case p < 0.04:
+			case p < 0.01:
 				status = "FAIL"
-			case p < 0.08:
+			case p < 0.03:
 				status = "WARN"
 			}
 			emitter := s.domain

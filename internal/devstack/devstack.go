@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,10 @@ import (
 	"github.com/meshpulse/meshpulse/internal/demo"
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/internal/watch"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
@@ -42,6 +46,7 @@ type Config struct {
 	Duration       time.Duration // stop after this long; 0 runs until interrupted
 	Report         time.Duration // how often to print what was ingested
 	HTTPAddr       string
+	PolicyFile     string // scorer policy; empty: defaults (with -demo: short windows)
 }
 
 // RegisterFlags adds the dev flags.
@@ -55,7 +60,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Demo, "demo", false, "play simulated domains: products, lineage, usage, quality with failures (env MESHPULSE_DEMO)")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long; 0 runs until Ctrl-C (env MESHPULSE_DURATION)")
 	fs.DurationVar(&c.Report, "report", 5*time.Second, "how often to print what was ingested (env MESHPULSE_REPORT)")
-	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
+	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of the ingestor's /metrics, /healthz, /readyz (the scorer's is the next port); empty to disable (env MESHPULSE_HTTP)")
+	fs.StringVar(&c.PolicyFile, "policy", "", "scorer policy file; empty uses the defaults, with -demo windows of minutes instead of days (env MESHPULSE_POLICY)")
 }
 
 // Run starts everything and blocks until ctx ends or Duration passes.
@@ -123,8 +129,32 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		g.Go(func() error { return runDemo(gctx, brokers, log) })
 		fmt.Fprintf(out, "  demo:       domains %s; a quality incident on %s from 40s to 100s\n", strings.Join(demo.Domains, ", "), demo.IncidentProduct)
 	}
+	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: ic.Store, Scorer: scorer.Defaults(), HTTPAddr: nextPort(c.HTTPAddr)}
+	scfg.Scorer.Group = "meshpulse-dev-scorer"
+	scfg.Scorer.Tick = time.Second
+	scfg.Scorer.Replica = "dev"
+	scfg.Scorer.PolicyFile = c.PolicyFile
+	pol, err := score.LoadPolicy(c.PolicyFile)
+	if err != nil {
+		return err
+	}
+	if c.Demo && c.PolicyFile == "" {
+		// The demo lives for minutes: windows of minutes let its incident
+		// and recovery show up in the scores.
+		pol.Windows = score.Windows{Quality: score.Duration{Duration: 2 * time.Minute},
+			Runs: score.Duration{Duration: 2 * time.Minute}, Adoption: score.Duration{Duration: 10 * time.Minute}}
+		scfg.Policy = &pol
+	}
+	g.Go(func() error { return app.RunScorer(gctx, scfg, log, app.NewRegistry(), nil) })
+	g.Go(func() error {
+		codecs, err := events.NewCodecs()
+		if err != nil {
+			return err
+		}
+		return watch.Run(gctx, watch.Config{}, ic.Kafka.Opts(), codecs, prefixed{out, "score: "})
+	})
 	g.Go(func() error { return report(gctx, ic.Store, c.Report, ing, out) })
-	err := g.Wait()
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		fmt.Fprintln(out, "meshpulse dev: stopped")
 		return nil
@@ -192,4 +222,25 @@ func Summary(ctx context.Context, conn driver.Conn, db string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("products %d, datasets %d, run events %d, lineage edges %d, usage %d, quality %d (%d failed)", p, d, r, e, u, qn, f), nil
+}
+
+// nextPort returns addr with its port plus one ("" stays "").
+func nextPort(addr string) string {
+	host, port, ok := strings.Cut(addr, ":")
+	n, err := strconv.Atoi(port)
+	if !ok || err != nil {
+		return ""
+	}
+	return host + ":" + strconv.Itoa(n+1)
+}
+
+// prefixed writes each line with a prefix.
+type prefixed struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixed) Write(b []byte) (int, error) {
+	_, err := fmt.Fprint(p.w, p.prefix+string(b))
+	return len(b), err
 }

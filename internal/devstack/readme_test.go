@@ -16,6 +16,7 @@ import (
 	"github.com/meshpulse/meshpulse/internal/demo"
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
 	"github.com/meshpulse/meshpulse/pkg/events"
@@ -51,7 +52,7 @@ func readmeQueries(t *testing.T) []string {
 // and runs every query of the README: each must return rows.
 func TestReadmeQueriesOnDemoData(t *testing.T) {
 	queries := readmeQueries(t)
-	if len(queries) < 5 {
+	if len(queries) < 12 {
 		t.Fatalf("found %d README queries", len(queries))
 	}
 	cluster := testenv.Kafka(t)
@@ -82,6 +83,11 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 	case err := <-done:
 		t.Fatal(err)
 	}
+
+	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: sc, Scorer: scorer.Defaults()}
+	scfg.Scorer.Tick = 200 * time.Millisecond
+	scorerDone := make(chan error, 1)
+	go func() { scorerDone <- app.RunScorer(ctx, scfg, log, app.NewRegistry(), nil) }()
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err != nil {
@@ -123,6 +129,9 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 	t.Log(line)
 	cancel()
 	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-scorerDone; err != nil {
 		t.Fatal(err)
 	}
 }

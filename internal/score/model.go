@@ -160,7 +160,7 @@ func qualityComponent(s Signals, p *Policy) Component {
 	}
 	var got, total float64
 	failing := map[string][]string{}
-	var nFail int
+	var nFail, nWarn int
 	for _, r := range s.Checks {
 		w := p.SeverityWeights[r.Severity]
 		if w == 0 {
@@ -173,6 +173,9 @@ func qualityComponent(s Signals, p *Policy) Component {
 		case "WARN":
 			got += w / 2
 		}
+		if r.Status == "WARN" {
+			nWarn++
+		}
 		if r.Status == "FAIL" || r.Status == "ERROR" {
 			nFail++
 			failing[short(r.Dataset)] = append(failing[short(r.Dataset)], fmt.Sprintf("%s (%s, %s)", r.Check, r.Severity, r.Status))
@@ -180,8 +183,12 @@ func qualityComponent(s Signals, p *Policy) Component {
 	}
 	c.Known = true
 	c.Score = round1(100 * got / total)
-	if nFail == 0 {
+	switch {
+	case nFail == 0 && nWarn == 0:
 		c.Detail = fmt.Sprintf("all %d checks pass", len(s.Checks))
+		return c
+	case nFail == 0:
+		c.Detail = fmt.Sprintf("%d of %d checks warn", nWarn, len(s.Checks))
 		return c
 	}
 	var parts []string
