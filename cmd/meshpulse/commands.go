@@ -151,8 +151,11 @@ func runIngest(args []string) int {
 }
 
 func runBench(args []string) int {
+	if len(args) > 0 && args[0] == "scorer" {
+		return runBenchScorer(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]")
+		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]")
 		return 2
 	}
 	var c bench.IngestConfig
@@ -245,6 +248,23 @@ func runScore(args []string) int {
 	defer stop()
 	if err := app.RunScorer(ctx, cfg, log, app.NewRegistry(), nil); err != nil {
 		return fail("score", err)
+	}
+	return 0
+}
+
+func runBenchScorer(args []string) int {
+	c := bench.ScorerConfig{Changes: []int{10, 100, 1000}}
+	fs := flag.NewFlagSet("bench scorer", flag.ExitOnError)
+	fs.IntVar(&c.Products, "products", 10_000, "products in the generated mesh")
+	fs.IntVar(&c.Days, "days", 30, "days of usage, quality and runs")
+	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
+	if err := fs.Parse(args); err != nil {
+		return fail("bench", err)
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := bench.Scorer(ctx, c, os.Stdout); err != nil {
+		return fail("bench", err)
 	}
 	return 0
 }

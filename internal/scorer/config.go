@@ -20,6 +20,19 @@ type Config struct {
 	FullPass   time.Duration // how often every product is rescored
 	PolicyFile string        // YAML policy; empty uses the documented defaults
 	Replica    string        // name of this replica in logs; defaults to the host name
+
+	// OnPass, when set, is called after every pass that scored something
+	// (benchmarks and tests read it; not a flag).
+	OnPass func(PassStats)
+}
+
+// PassStats describes one scoring pass.
+type PassStats struct {
+	Full     bool
+	Affected int // products whose signals changed (all on a full pass)
+	Scored   int // products written to history (this replica's share of the affected and their downstream)
+	Alerts   int
+	Took     time.Duration
 }
 
 // RegisterFlags adds the scorer flags.

@@ -302,6 +302,9 @@ func (s *Scorer) tick(ctx context.Context) error {
 		kind = "full"
 		s.fullPasses.Add(1)
 	}
+	if s.cfg.OnPass != nil {
+		s.cfg.OnPass(PassStats{Full: full, Affected: len(affected), Scored: scored, Alerts: alerts, Took: time.Since(start)})
+	}
 	s.m.passSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 	s.m.scored.WithLabelValues(kind).Add(float64(scored))
 	s.log.Debug().Str("pass", kind).Int("affected", len(affected)).Int("scored", scored).Int("alerts", alerts).

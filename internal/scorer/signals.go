@@ -91,7 +91,7 @@ type runStats struct {
 func q(query, db string, filtered bool) string {
 	only, onlyDS := "", ""
 	if filtered {
-		only, onlyDS = "AND has(?, dataset_urn)", "AND has(?, ds)"
+		only, onlyDS = "AND dataset_urn IN (SELECT arrayJoin(?))", "AND ds IN (SELECT arrayJoin(?))"
 	}
 	return strings.NewReplacer("{db}", db, "{only}", only, "{only_ds}", onlyDS).Replace(query)
 }

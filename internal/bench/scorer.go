@@ -1,0 +1,247 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshpulse/meshpulse/internal/chserver"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer"
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/pkg/events"
+	"github.com/meshpulse/meshpulse/pkg/lineage"
+)
+
+// ScorerConfig of the scorer benchmark.
+type ScorerConfig struct {
+	Products   int
+	Days       int // days of usage, quality and runs
+	ClickHouse string
+	Changes    []int // products changed before each incremental pass
+}
+
+// Scorer generates a mesh of Products products (20 domains, lineage up to
+// six hops deep, Days days of usage, checks and runs), runs one scorer
+// replica, and reports the full pass and incremental passes after changing
+// 10, 100 and 1000 products.
+func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
+	chAddr, stopCH, err := clickhouse(ctx, c.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer stopCH()
+	sc := store.Config{Addr: chAddr, Database: "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), User: "default"}
+	conn, err := store.Open(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
+	if _, err := store.Migrate(ctx, conn, sc.Database); err != nil {
+		return err
+	}
+	w := store.NewWriter(conn, sc.Database)
+	fmt.Fprintf(out, "generating %d products with %d days of signals...\n", c.Products, c.Days)
+	genStart := time.Now()
+	rows, err := generateMesh(ctx, w, c.Products, c.Days)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "generated %d rows in %.1fs\n", rows, time.Since(genStart).Seconds())
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	kc := kafka.Config{Brokers: strings.Join(cluster.ListenAddrs(), ","), Partitions: 6, Replication: 1}
+	cl, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		return err
+	}
+	if err := kafka.EnsureTopics(ctx, cl, 6, 1, events.TopicScores); err != nil {
+		return err
+	}
+	cl.Close()
+
+	passes := make(chan scorer.PassStats, 16)
+	cfg := scorer.Defaults()
+	cfg.Tick = 500 * time.Millisecond
+	cfg.FullPass = time.Hour
+	cfg.Replica = "bench"
+	cfg.OnPass = func(p scorer.PassStats) { passes <- p }
+	pol := score.DefaultPolicy()
+	codecs, _ := events.NewCodecs()
+	s, err := scorer.New(cfg, &pol, kc.Opts(), conn, sc.Database, codecs, zerolog.Nop(), nil)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+
+	wait := func() (scorer.PassStats, error) {
+		select {
+		case p := <-passes:
+			return p, nil
+		case err := <-done:
+			return scorer.PassStats{}, fmt.Errorf("scorer stopped: %v", err)
+		case <-time.After(5 * time.Minute):
+			return scorer.PassStats{}, fmt.Errorf("no pass within 5 minutes")
+		}
+	}
+	full, err := wait()
+	if err != nil {
+		return err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(out, "full pass:              %d products in %.2fs (%.0f products/s), %d alerts\n",
+		full.Scored, full.Took.Seconds(), float64(full.Scored)/full.Took.Seconds(), full.Alerts)
+	fmt.Fprintf(out, "memory after full pass: heap in use %.0f MiB, process RSS peak %.0f MiB\n",
+		float64(ms.HeapInuse)/(1<<20), float64(rssKiB(os.Getpid(), "VmHWM"))/1024)
+
+	// quiet waits until the scorer has seen everything (no pass for 3 s),
+	// so that the next pass holds only the changes made after it.
+	quiet := func() {
+		for {
+			select {
+			case <-passes:
+			case <-time.After(3 * time.Second):
+				return
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, k := range c.Changes {
+		quiet()
+		b := &store.Batch{}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		for range k {
+			i := rng.IntN(c.Products)
+			b.AddQuality(&events.QualityResult{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: now, Emitter: "platform"},
+				DatasetURN: benchDataset(i), CheckName: "check_0", CheckType: "validity", Status: "FAIL", Severity: "high"}, "")
+		}
+		if err := w.Insert(ctx, []*store.Batch{b}); err != nil {
+			return err
+		}
+		for {
+			p, err := wait()
+			if err != nil {
+				return err
+			}
+			if !p.Full && p.Affected > 0 {
+				fmt.Fprintf(out, "incremental, %4d changed: %5d products with new signals, %5d rescored with their downstream, in %.3fs\n", k, p.Affected, p.Scored, p.Took.Seconds())
+				break
+			}
+		}
+	}
+
+	// Lineage graph load, as other programs would do it.
+	start := time.Now()
+	g, err := lineage.LoadClickHouse(ctx, conn, sc.Database)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "lineage load:           %d products from ClickHouse in %.3fs\n", len(g.Products()), time.Since(start).Seconds())
+	cancel()
+	return <-done
+}
+
+func benchProduct(i int) string {
+	return events.ProductURN(fmt.Sprintf("domain%d", i%20), fmt.Sprintf("product_%d", i))
+}
+func benchDataset(i int) string {
+	return events.DatasetURN("warehouse", fmt.Sprintf("domain%d.product_%d", i%20, i))
+}
+
+// generateMesh writes products in layers (each product reads one to three
+// products of the layer before; six layers make lineage six hops deep) and
+// days of signals for each.
+func generateMesh(ctx context.Context, w *store.Writer, n, days int) (int, error) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	layer := func(i int) int { return i * 6 / n }
+	rows := 0
+	flush := func(b *store.Batch) error {
+		rows += b.Len()
+		return w.Insert(ctx, []*store.Batch{b})
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	b := &store.Batch{}
+	for i := range n {
+		var inputs []string
+		if l := layer(i); l > 0 {
+			lo, hi := n*(l-1)/6, n*l/6
+			for range 1 + rng.IntN(3) {
+				inputs = append(inputs, benchDataset(lo+rng.IntN(hi-lo)))
+			}
+		}
+		fields := []events.DatasetField{{Name: "id", Type: "string", Description: "id", Classification: "internal"},
+			{Name: "email", Type: "string", Classification: "restricted", PII: true}, {Name: "amount", Type: "decimal"}}
+		b.AddMetadata(&events.ProductMetadata{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: now.Add(-time.Duration(days) * 24 * time.Hour)},
+			ProductURN: benchProduct(i), Domain: fmt.Sprintf("domain%d", i%20), Name: fmt.Sprintf("product_%d", i), Description: "generated",
+			Owners: []string{"o"}, Lifecycle: "active", Inputs: inputs, SLO: &events.SLO{FreshnessSeconds: ptr(int64(86400))},
+			Outputs: []events.OutputDataset{{DatasetURN: benchDataset(i), Fields: fields}}})
+		for d := range days {
+			day := now.Add(-time.Duration(d) * 24 * time.Hour)
+			for k := range 3 {
+				status := "PASS"
+				if rng.Float64() < 0.05 {
+					status = "FAIL"
+				}
+				b.AddQuality(&events.QualityResult{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: day.Add(-time.Duration(k) * time.Hour)},
+					DatasetURN: benchDataset(i), CheckName: fmt.Sprint("check_", k), CheckType: "validity", Status: status, Severity: "high"}, "")
+			}
+			state := "COMPLETE"
+			if rng.Float64() < 0.03 {
+				state = "FAIL"
+			}
+			b.AddLineage(&events.LineageRun{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: day},
+				JobURN: events.JobURN(fmt.Sprintf("domain%d", i%20), fmt.Sprintf("build_%d", i)), RunID: uuid.NewString(), State: state,
+				Inputs: inputs, Outputs: []string{benchDataset(i)}})
+			for u := range 10 {
+				b.AddUsage(&events.UsageEvent{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: day.Add(-time.Duration(u) * time.Minute)},
+					DatasetURN: benchDataset(i), Consumer: events.Consumer{User: fmt.Sprint("user_", rng.IntN(50))}, AccessKind: "query"}, "")
+			}
+		}
+		if b.Len() >= 200_000 {
+			if err := flush(b); err != nil {
+				return rows, err
+			}
+			b = &store.Batch{}
+		}
+	}
+	return rows, flush(b)
+}
+
+// clickhouse returns an address: the given one, or a private server's.
+func clickhouse(ctx context.Context, addr string) (string, func(), error) {
+	if addr != "" {
+		return addr, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "meshpulse-bench-ch-")
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := chserver.Start(ctx, dir, 0, 0)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return srv.Addr(), func() { srv.Stop(); os.RemoveAll(dir) }, nil
+}
+
+func ptr[T any](v T) *T { return &v }
