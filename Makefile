@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshpulse
 
-.PHONY: build demo deps test unit race vet fmt-check bench clean
+.PHONY: build demo deps test test-apache unit race vet fmt-check bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/meshpulse
@@ -24,7 +24,18 @@ demo: deps build
 # concurrent packages.
 test: deps fmt-check vet
 	CI=$${CI:-true} $(GO) test -count=1 -timeout 20m ./...
-	CI=$${CI:-true} $(GO) test -count=1 -race -timeout 20m ./internal/ingest/... ./pkg/events/... ./internal/emit/...
+	CI=$${CI:-true} $(GO) test -count=1 -race -timeout 20m ./internal/ingest/... ./pkg/events/... ./internal/emit/... ./internal/scorer/... ./pkg/lineage/... ./internal/watch/...
+
+# The same integration suite against a real Apache Kafka 4.x broker (KRaft,
+# assembled from Maven Central by scripts/kafka-up, cached in ~/.cache). The
+# tests share the broker, so packages run one at a time (-p 1).
+KAFKA_DIR ?= $(shell mktemp -d -u /tmp/meshpulse-kafka-XXXXXX)
+test-apache: deps
+	scripts/kafka-up start $(KAFKA_DIR)
+	set -a; . $(KAFKA_DIR)/env; set +a; \
+	CI=$${CI:-true} MESHPULSE_TEST_KAFKA=apache MESHPULSE_TEST_KAFKA_BROKERS=$$BROKERS \
+	  $(GO) test -p 1 -count=1 -timeout 30m ./... ; rc=$$?; \
+	scripts/kafka-up stop $(KAFKA_DIR); exit $$rc
 
 unit:
 	$(GO) test -short ./...

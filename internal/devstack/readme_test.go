@@ -55,14 +55,14 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 	if len(queries) < 12 {
 		t.Fatalf("found %d README queries", len(queries))
 	}
-	cluster := testenv.Kafka(t)
+	seeds := testenv.Kafka(t)
 	sc, _ := testenv.ClickHouse(t)
 	conn, err := store.OpenInDatabase(context.Background(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	brokers := strings.Join(cluster.ListenAddrs(), ",")
+	brokers := strings.Join(seeds, ",")
 	ic := app.IngestorConfig{
 		Kafka:   kafka.Config{Brokers: brokers, Partitions: 3, Replication: 1},
 		Store:   sc,
@@ -89,7 +89,7 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 	scorerDone := make(chan error, 1)
 	go func() { scorerDone <- app.RunScorer(ctx, scfg, log, app.NewRegistry(), nil) }()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}

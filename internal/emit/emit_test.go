@@ -34,8 +34,8 @@ func TestEmit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cluster := testenv.Kafka(t)
-			cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+			seeds := testenv.Kafka(t)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestEmit(t *testing.T) {
 				}
 			}
 			// What was published is what a consumer reads back.
-			rd, _ := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("mesh.platform.usage"),
+			rd, _ := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("mesh.platform.usage"),
 				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			defer rd.Close()
 			var got []string

@@ -33,6 +33,9 @@ type Config struct {
 	// ShutdownGrace is how long a stopping ingestor may spend finishing the
 	// batch in flight before abandoning it (uncommitted).
 	ShutdownGrace time.Duration
+	// SessionTimeout is how long the group waits for a silent replica (one
+	// that crashed without leaving) before giving its partitions to others.
+	SessionTimeout time.Duration
 }
 
 // RegisterFlags adds the ingest flags.
@@ -44,6 +47,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", 0, "decode goroutines, 0 for one per CPU (env MESHPULSE_WORKERS)")
 	fs.DurationVar(&c.OwnersRefresh, "owners-refresh", 30*time.Second, "reload dataset ownership from ClickHouse this often (env MESHPULSE_OWNERS_REFRESH)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to finish the batch in flight at shutdown (env MESHPULSE_SHUTDOWN_GRACE)")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "group session timeout: how soon a crashed replica's partitions move (env MESHPULSE_SESSION_TIMEOUT)")
 }
 
 // Defaults returns the flag defaults, for programs that build a Config in code.
@@ -57,7 +61,7 @@ func Defaults() Config {
 var (
 	ErrNoGroup   = errors.New("consumer group is required")
 	ErrBatchRows = errors.New("batch rows and max poll records must be positive")
-	ErrIntervals = errors.New("flush interval, owners refresh and shutdown grace must be positive")
+	ErrIntervals = errors.New("flush interval, owners refresh, shutdown grace and session timeout must be positive")
 	ErrWorkers   = errors.New("workers must not be negative")
 )
 
@@ -70,7 +74,7 @@ func (c *Config) Validate() error {
 	if c.BatchRows <= 0 || c.MaxPollRecords <= 0 {
 		errs = append(errs, fmt.Errorf("%w: got %d and %d", ErrBatchRows, c.BatchRows, c.MaxPollRecords))
 	}
-	if c.FlushInterval <= 0 || c.OwnersRefresh <= 0 || c.ShutdownGrace <= 0 {
+	if c.FlushInterval <= 0 || c.OwnersRefresh <= 0 || c.ShutdownGrace <= 0 || c.SessionTimeout <= 0 {
 		errs = append(errs, ErrIntervals)
 	}
 	if c.Workers < 0 {

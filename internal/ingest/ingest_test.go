@@ -37,14 +37,14 @@ type rig struct {
 
 func newRig(t *testing.T, domains ...string) *rig {
 	t.Helper()
-	cluster := testenv.Kafka(t)
+	seeds := testenv.Kafka(t)
 	cfg, conn := testenv.ClickHouse(t)
 	codecs, err := events.NewCodecs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	brokers := strings.Join(cluster.ListenAddrs(), ",")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	brokers := strings.Join(seeds, ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,12 @@ func (r *rig) count(query string) uint64 {
 // waitFor polls cond until it holds or 30 s pass.
 func (r *rig) waitFor(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	r.waitForWithin(30*time.Second, what, cond)
+}
+
+func (r *rig) waitForWithin(limit time.Duration, what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			r.t.Fatalf("timed out waiting for %s", what)

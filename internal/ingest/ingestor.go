@@ -100,6 +100,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 	i := &Ingestor{cfg: cfg, codecs: codecs, writer: writer, owners: NewOwners(), log: log, m: m, pending: newPending()}
 	opts := append(append([]kgo.Opt(nil), kafkaOpts...),
 		kgo.ConsumerGroup(cfg.Group),
+		kgo.SessionTimeout(cfg.SessionTimeout),
 		kgo.ConsumeTopics(events.InboundTopicPattern),
 		kgo.ConsumeRegex(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -51,8 +51,8 @@ func (w *flakyWriter) state() (attempts, rows int) {
 // TestSinkDownNeverCommits: while inserts fail, the ingestor retries and
 // commits nothing; once they succeed, every record is stored and committed.
 func TestSinkDownNeverCommits(t *testing.T) {
-	cluster := testenv.Kafka(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	seeds := testenv.Kafka(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestSinkDownNeverCommits(t *testing.T) {
 	cfg := ingest.Defaults()
 	cfg.Group = "g-flaky"
 	cfg.FlushInterval = 50 * time.Millisecond
-	kc := kafka.Config{Brokers: strings.Join(cluster.ListenAddrs(), ","), Partitions: 2, Replication: 1}
+	kc := kafka.Config{Brokers: strings.Join(seeds, ","), Partitions: 2, Replication: 1}
 	ing, err := ingest.New(cfg, kc.Opts(), w, codecs, zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)

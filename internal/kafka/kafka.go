@@ -141,12 +141,37 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 			}
 		}
 	}
-	create(nil, plain)
-	// mesh.scores keeps the latest alert of every product forever: the
-	// scorer rebuilds its state from it, so it is compacted, not expired.
-	compact := "compact"
-	create(map[string]*string{"cleanup.policy": &compact}, compacted)
-	return errors.Join(errs...)
+	// A topic that is still being deleted answers "already exists" and then
+	// vanishes, and a new topic takes a moment to reach every broker's
+	// metadata: create until every topic is listed with its partitions.
+	for {
+		errs = nil
+		create(nil, plain)
+		// mesh.scores keeps the latest alert of every product forever: the
+		// scorer rebuilds its state from it, so it is compacted, not expired.
+		compact := "compact"
+		create(map[string]*string{"cleanup.policy": &compact}, compacted)
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		listed, err := adm.ListTopics(ctx, topics...)
+		if err == nil {
+			missing := 0
+			for _, t := range topics {
+				if d, ok := listed[t]; !ok || d.Err != nil || len(d.Partitions) == 0 {
+					missing++
+				}
+			}
+			if missing == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics not all visible after creation: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // CoreTopics are the topics meshpulse itself needs; the platform emitter's

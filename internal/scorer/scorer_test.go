@@ -11,7 +11,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/kafka"
@@ -26,7 +25,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 type rig struct {
 	t       *testing.T
-	cluster *kfake.Cluster
+	seeds   []string
 	sc      store.Config
 	conn    driver.Conn
 	w       *store.Writer
@@ -34,9 +33,9 @@ type rig struct {
 }
 
 func newRig(t *testing.T, partitions int) *rig {
-	cluster := testenv.Kafka(t)
+	seeds := testenv.Kafka(t)
 	sc, conn := testenv.ClickHouse(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +44,7 @@ func newRig(t *testing.T, partitions int) *rig {
 		t.Fatal(err)
 	}
 	codecs, _ := events.NewCodecs()
-	return &rig{t: t, cluster: cluster, sc: sc, conn: conn, w: store.NewWriter(conn, sc.Database), codecs: codecs}
+	return &rig{t: t, seeds: seeds, sc: sc, conn: conn, w: store.NewWriter(conn, sc.Database), codecs: codecs}
 }
 
 // start runs a scorer replica until stop or the end of the test.
@@ -55,7 +54,7 @@ func (r *rig) start(name string) (s *scorer.Scorer, stop func()) {
 	cfg.FullPass = time.Hour // after the first pass, only the incremental path runs
 	cfg.Replica = name
 	pol := score.DefaultPolicy()
-	kc := kafka.Config{Brokers: strings.Join(r.cluster.ListenAddrs(), ","), Partitions: 1, Replication: 1}
+	kc := kafka.Config{Brokers: strings.Join(r.seeds, ","), Partitions: 1, Replication: 1}
 	log := zerolog.New(zerolog.NewTestWriter(r.t)).Level(zerolog.WarnLevel).With().Str("replica", name).Logger()
 	s, err := scorer.New(cfg, &pol, kc.Opts(), r.conn, r.sc.Database, r.codecs, log, nil)
 	if err != nil {
@@ -151,7 +150,7 @@ func (r *rig) alerts() []*events.ScoreChanged {
 // alertsWithReplica also says which replica published each alert.
 func (r *rig) alertsWithReplica() ([]*events.ScoreChanged, []string) {
 	r.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.cluster.ListenAddrs()...), kgo.ConsumeTopics(events.TopicScores),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds...), kgo.ConsumeTopics(events.TopicScores),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		r.t.Fatal(err)

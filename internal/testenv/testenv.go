@@ -10,12 +10,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/chserver"
 	"github.com/meshpulse/meshpulse/internal/store"
@@ -97,15 +100,83 @@ func ClickHouse(t testing.TB) (store.Config, driver.Conn) {
 	return cfg, conn
 }
 
-// Kafka starts an in-process broker, closed when the test ends.
-func Kafka(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
+// KafkaKind says which broker the integration tests run against:
+// MESHPULSE_TEST_KAFKA=kfake (the default: a fresh in-process cluster per
+// test) or apache (the Apache Kafka broker at MESHPULSE_TEST_KAFKA_BROKERS,
+// started by scripts/kafka-up; tests then share it and must run with -p 1).
+func KafkaKind() string {
+	if k := os.Getenv("MESHPULSE_TEST_KAFKA"); k != "" {
+		return k
 	}
-	t.Cleanup(c.Close)
-	return c
+	return "kfake"
+}
+
+// Kafka returns the seed brokers of a broker for one test. On kfake the
+// cluster is new and closed when the test ends; on Apache Kafka every
+// non-internal topic and every consumer group is deleted first, so each test
+// starts from an empty broker as it would on kfake.
+func Kafka(t testing.TB) []string {
+	t.Helper()
+	switch KafkaKind() {
+	case "kfake":
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatalf("kfake: %v", err)
+		}
+		t.Cleanup(c.Close)
+		return c.ListenAddrs()
+	case "apache":
+		brokers := strings.Split(os.Getenv("MESHPULSE_TEST_KAFKA_BROKERS"), ",")
+		if brokers[0] == "" {
+			Unavailable(t, "MESHPULSE_TEST_KAFKA=apache needs MESHPULSE_TEST_KAFKA_BROKERS (scripts/kafka-up start DIR)")
+		}
+		if err := wipe(brokers); err != nil {
+			Unavailable(t, "apache kafka at %v: %v", brokers, err)
+		}
+		return brokers
+	}
+	t.Fatalf("MESHPULSE_TEST_KAFKA=%q: want kfake or apache", KafkaKind())
+	return nil
+}
+
+// wipe deletes every non-internal topic and every group, and waits until
+// the deletions are complete (Kafka deletes topics asynchronously).
+func wipe(brokers []string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		groups, err := adm.ListGroups(ctx)
+		if err != nil {
+			return fmt.Errorf("list groups: %w", err)
+		}
+		if names := groups.Groups(); len(names) > 0 {
+			_, _ = adm.DeleteGroups(ctx, names...)
+		}
+		topics, err := adm.ListTopics(ctx)
+		if err != nil {
+			return fmt.Errorf("list topics: %w", err)
+		}
+		names := topics.Names()
+		if len(names) == 0 && len(groups.Groups()) == 0 {
+			return nil
+		}
+		if len(names) > 0 {
+			if _, err := adm.DeleteTopics(ctx, names...); err != nil {
+				return fmt.Errorf("delete topics: %w", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("broker not empty after 60s: topics %v, groups %v", names, groups.Groups())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func randomHex(n int) string {

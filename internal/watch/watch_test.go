@@ -38,8 +38,8 @@ func TestFormat(t *testing.T) {
 }
 
 func TestRunFilters(t *testing.T) {
-	cluster := testenv.Kafka(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	seeds := testenv.Kafka(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestRunFilters(t *testing.T) {
 	for _, tt := range tests {
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := Run(ctx, tt.cfg, []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, codecs, &out)
+		err := Run(ctx, tt.cfg, []kgo.Opt{kgo.SeedBrokers(seeds...)}, codecs, &out)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
