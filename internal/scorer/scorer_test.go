@@ -24,12 +24,12 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 type rig struct {
-	t       *testing.T
-	seeds   []string
-	sc      store.Config
-	conn    driver.Conn
-	w       *store.Writer
-	codecs  *events.Codecs
+	t      *testing.T
+	seeds  []string
+	sc     store.Config
+	conn   driver.Conn
+	w      *store.Writer
+	codecs *events.Codecs
 }
 
 func newRig(t *testing.T, partitions int) *rig {

@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +178,69 @@ func wipe(brokers []string) error {
 			return fmt.Errorf("broker not empty after 60s: topics %v, groups %v", names, groups.Groups())
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// SecureUsers are the SCRAM-SHA-512 principals of a secure test broker;
+// each password is the name plus "-secret". admin is the super user.
+var SecureUsers = []string{"admin", "ingestor", "scorer", "sales", "finance"}
+
+// SecureKafka starts a broker with SASL/SCRAM-SHA-512 and ACLs enforced
+// (no ACL means deny) and the SecureUsers: kfake in-process, or with
+// MESHPULSE_TEST_KAFKA=apache an Apache Kafka of its own from
+// scripts/kafka-up --sasl. It is stopped when the test ends.
+func SecureKafka(t testing.TB) []string {
+	t.Helper()
+	switch KafkaKind() {
+	case "kfake":
+		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.EnableSASL(), kfake.EnableACLs(),
+			kfake.Superuser("SCRAM-SHA-512", "admin", "admin-secret")}
+		for _, u := range SecureUsers[1:] {
+			opts = append(opts, kfake.User("SCRAM-SHA-512", u, u+"-secret"))
+		}
+		c, err := kfake.NewCluster(opts...)
+		if err != nil {
+			t.Fatalf("kfake: %v", err)
+		}
+		t.Cleanup(c.Close)
+		return c.ListenAddrs()
+	case "apache":
+		dir := t.TempDir()
+		script, _ := filepath.Abs(filepath.Join(moduleRoot(t), "scripts", "kafka-up"))
+		if out, err := exec.Command(script, "start", dir, "--sasl").CombinedOutput(); err != nil {
+			Unavailable(t, "scripts/kafka-up --sasl: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command(script, "stop", dir).Run() })
+		env, err := os.ReadFile(filepath.Join(dir, "env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(env), "\n") {
+			if b, ok := strings.CutPrefix(line, "BROKERS="); ok {
+				return []string{b}
+			}
+		}
+		t.Fatalf("no BROKERS in %s/env", dir)
+	}
+	t.Fatalf("MESHPULSE_TEST_KAFKA=%q: want kfake or apache", KafkaKind())
+	return nil
+}
+
+// moduleRoot finds the directory holding go.mod above the test's directory.
+func moduleRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
 	}
 }
 
