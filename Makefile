@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshpulse
 
-.PHONY: build demo deps test test-apache unit race vet fmt-check bench clean
+.PHONY: build demo deps test test-apache test-chdb unit race vet fmt-check bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/meshpulse
@@ -36,6 +36,14 @@ test-apache: deps
 	CI=$${CI:-true} MESHPULSE_TEST_KAFKA=apache MESHPULSE_TEST_KAFKA_BROKERS=$$BROKERS \
 	  $(GO) test -p 1 -count=1 -timeout 30m ./... ; rc=$$?; \
 	scripts/kafka-up stop $(KAFKA_DIR); exit $$rc
+
+# Migrations, every scorer query and every README query on a current
+# ClickHouse engine (chDB, libchdb.so from npm, cached in ~/.cache) against
+# the same data as the 18.16 server, with equal results.
+test-chdb: deps
+	CHDB_LIB_PATH=$$(scripts/install-chdb) CI=$${CI:-true} \
+	  $(GO) test -tags chdb -count=1 -run 'CurrentClickHouse' -v -timeout 10m ./internal/devstack/ | grep -E '^(---|ok|FAIL|PASS)|chDB|differs'; \
+	  exit $${PIPESTATUS[0]}
 
 unit:
 	$(GO) test -short ./...

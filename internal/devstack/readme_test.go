@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,20 +49,13 @@ func readmeQueries(t *testing.T) []string {
 	return out
 }
 
-// TestReadmeQueriesOnDemoData plays the demo mesh through the real ingestor
-// and runs every query of the README: each must return rows.
-func TestReadmeQueriesOnDemoData(t *testing.T) {
-	queries := readmeQueries(t)
-	if len(queries) < 12 {
-		t.Fatalf("found %d README queries", len(queries))
-	}
+// demoData plays the demo mesh for a few seconds through the real ingestor
+// and scorer into a fresh database, and returns its config and a function
+// that stops the ingestor and the scorer (also called when the test ends).
+func demoData(t *testing.T) (store.Config, func()) {
+	t.Helper()
 	seeds := testenv.Kafka(t)
 	sc, _ := testenv.ClickHouse(t)
-	conn, err := store.OpenInDatabase(context.Background(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	brokers := strings.Join(seeds, ",")
 	ic := app.IngestorConfig{
 		Kafka:   kafka.Config{Brokers: brokers, Partitions: 3, Replication: 1},
@@ -71,7 +65,6 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 	}
 	ic.Ingest.FlushInterval = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	ready := make(chan struct{})
 	done := make(chan error, 1)
@@ -83,11 +76,23 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 	case err := <-done:
 		t.Fatal(err)
 	}
-
 	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: sc, Scorer: scorer.Defaults()}
 	scfg.Scorer.Tick = 200 * time.Millisecond
 	scorerDone := make(chan error, 1)
 	go func() { scorerDone <- app.RunScorer(ctx, scfg, log, app.NewRegistry(), nil) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			if err := <-scorerDone; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -104,7 +109,23 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 	if err := gen.Run(genCtx); err != nil {
 		t.Fatal(err)
 	}
+	return sc, stop
+}
 
+// TestReadmeQueriesOnDemoData plays the demo mesh through the real ingestor
+// and scorer and runs every query of the README: each must return rows.
+func TestReadmeQueriesOnDemoData(t *testing.T) {
+	queries := readmeQueries(t)
+	if len(queries) < 12 {
+		t.Fatalf("found %d README queries", len(queries))
+	}
+	sc, _ := demoData(t)
+	ctx := context.Background()
+	conn, err := store.OpenInDatabase(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, q := range queries {
 		for {
@@ -127,13 +148,6 @@ func TestReadmeQueriesOnDemoData(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(line)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-scorerDone; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func countRows(ctx context.Context, conn driver.Conn, q string) (int, error) {

@@ -14,24 +14,10 @@ var update = flag.Bool("update", false, "rewrite testdata/queries.golden")
 // testdata/queries.golden (go test ./internal/scorer -run Snapshot -update).
 func TestQueriesSnapshot(t *testing.T) {
 	var b strings.Builder
-	for _, c := range []struct {
-		name     string
-		query    string
-		filtered bool
-	}{
-		{"products", queryProducts, false},
-		{"datasets", queryDatasets, false},
-		{"checks (full pass)", queryChecks, false},
-		{"checks (changed datasets)", queryChecks, true},
-		{"runs (full pass)", queryRuns, false},
-		{"runs (changed datasets)", queryRuns, true},
-		{"usage (full pass)", queryUsage, false},
-		{"usage (changed datasets)", queryUsage, true},
-		{"changed since watermark", queryChanged, false},
-		{"history insert", insertHistory, false},
-	} {
-		b.WriteString("-- " + c.name + "\n" + strings.ReplaceAll(q(c.query, "db", c.filtered), "%s", "db") + ";\n\n")
+	for _, c := range Queries("db") {
+		b.WriteString("-- " + c.Name + "\n" + c.SQL + ";\n\n")
 	}
+	b.WriteString("-- history insert\n" + strings.ReplaceAll(insertHistory, "%s", "db") + ";\n\n")
 	got := b.String()
 	const golden = "testdata/queries.golden"
 	if *update {

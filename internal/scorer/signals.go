@@ -61,6 +61,41 @@ GROUP BY dataset_urn`
 	queryLastScores = `SELECT product_urn, health, trust, health_band, trust_band FROM {db}.product_scores_latest`
 )
 
+// Query is one SQL statement the scorer runs, rendered for a database.
+type Query struct {
+	Name string
+	SQL  string // with ? placeholders for its Args
+	Args []string
+}
+
+// Queries lists every query the scorer runs, rendered for database db, with
+// the kind of each argument ("time": unix seconds, "datasets": an array of
+// URNs). Tests run them on every supported ClickHouse.
+func Queries(db string) []Query {
+	ts := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "time"
+		}
+		return out
+	}
+	with := func(a []string) []string { return append(a, "datasets") }
+	return []Query{
+		{"products", q(queryProducts, db, false), nil},
+		{"datasets", q(queryDatasets, db, false), nil},
+		{"checks (full pass)", q(queryChecks, db, false), ts(1)},
+		{"checks (changed datasets)", q(queryChecks, db, true), with(ts(1))},
+		{"runs (full pass)", q(queryRuns, db, false), ts(3)},
+		{"runs (changed datasets)", q(queryRuns, db, true), with(ts(3))},
+		{"usage (full pass)", q(queryUsage, db, false), ts(3)},
+		{"usage (changed datasets)", q(queryUsage, db, true), with(ts(3))},
+		{"changed since watermark", q(queryChanged, db, false), ts(4)},
+		{"lineage products", "SELECT product_urn, output_datasets, input_datasets FROM " + db + ".products FINAL", nil},
+		{"lineage edges", "SELECT input_dataset, output_dataset FROM " + db + ".lineage_edges FINAL", nil},
+		{"clock", "SELECT now()", nil},
+	}
+}
+
 // freshnessHorizon bounds how far back the last successful run is searched.
 const freshnessHorizon = 30 * 24 * time.Hour
 

@@ -74,11 +74,15 @@ CREATE VIEW IF NOT EXISTS {db}.product_dependencies AS
 SELECT DISTINCT upstream_product, downstream_product FROM (
   SELECT upstream_product, downstream_product FROM (
     SELECT product_urn AS downstream_product, arrayJoin(input_datasets) AS in_ds FROM {db}.products FINAL
-  ) ALL INNER JOIN (SELECT dataset_urn AS in_ds, product_urn AS upstream_product FROM {db}.datasets FINAL) USING in_ds
+  ) AS declared
+  ALL INNER JOIN (SELECT dataset_urn AS in_ds, product_urn AS upstream_product FROM {db}.datasets FINAL) AS owners USING in_ds
   UNION ALL
   SELECT upstream_product, downstream_product FROM (
     SELECT out_ds, upstream_product FROM (
       SELECT input_dataset AS in_ds, output_dataset AS out_ds FROM {db}.lineage_edges FINAL
-    ) ALL INNER JOIN (SELECT dataset_urn AS in_ds, product_urn AS upstream_product FROM {db}.datasets FINAL) USING in_ds
-  ) ALL INNER JOIN (SELECT dataset_urn AS out_ds, product_urn AS downstream_product FROM {db}.datasets FINAL) USING out_ds
-) WHERE upstream_product != downstream_product;
+    ) AS edges
+    ALL INNER JOIN (SELECT dataset_urn AS in_ds, product_urn AS upstream_product FROM {db}.datasets FINAL) AS input_owners USING in_ds
+  ) AS upstreams
+  ALL INNER JOIN (SELECT dataset_urn AS out_ds, product_urn AS downstream_product FROM {db}.datasets FINAL) AS output_owners USING out_ds
+) AS dependencies
+WHERE upstream_product != downstream_product;
