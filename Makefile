@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshpulse
 
-.PHONY: build demo deps test test-apache test-chdb unit race vet fmt-check bench clean
+.PHONY: build demo deps test test-apache test-chdb validate-deployments unit race vet fmt-check bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/meshpulse
@@ -44,6 +44,11 @@ test-chdb: deps
 	CHDB_LIB_PATH=$$(scripts/install-chdb) CI=$${CI:-true} \
 	  $(GO) test -tags chdb -count=1 -run 'CurrentClickHouse' -v -timeout 10m ./internal/devstack/ | grep -E '^(---|ok|FAIL|PASS)|chDB|differs'; \
 	  exit $${PIPESTATUS[0]}
+
+# docker-compose.yml against the Compose specification and the Kubernetes
+# manifests against the k8s.io/api types (no Docker engine or cluster here).
+validate-deployments:
+	cd deployments/validate && $(GO) test -count=1 -v ./... | grep -E '^(---|ok|FAIL|PASS)|valid'; exit $${PIPESTATUS[0]}
 
 unit:
 	$(GO) test -short ./...

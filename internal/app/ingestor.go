@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
@@ -34,6 +35,9 @@ type IngestorConfig struct {
 	// HTTPAddr serves /metrics, /healthz and /readyz; empty disables it.
 	HTTPAddr string
 	LogLevel string
+	// Migrate applies missing migrations at start; without it the schema
+	// is only checked (for users that may not run DDL).
+	Migrate bool
 }
 
 // RegisterFlags adds every flag of the ingestor.
@@ -44,6 +48,7 @@ func (c *IngestorConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Domains, "domains", "", "domains whose inbound topics to create at start, comma-separated (env MESHPULSE_DOMAINS)")
 	fs.StringVar(&c.HTTPAddr, "http", ":8080", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env MESHPULSE_LOG_LEVEL)")
+	fs.BoolVar(&c.Migrate, "migrate", true, "apply missing ClickHouse migrations at start; false only checks the schema (env MESHPULSE_MIGRATE)")
 }
 
 // Validate reports every problem at once.
@@ -72,11 +77,9 @@ func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg 
 		return err
 	}
 	defer conn.Close()
-	applied, err := store.Migrate(ctx, conn, c.Store.Database)
-	if err != nil {
+	if err := prepareSchema(ctx, conn, c.Store.Database, c.Migrate, log); err != nil {
 		return err
 	}
-	log.Info().Ints("applied", applied).Str("database", c.Store.Database).Msg("clickhouse schema up to date")
 
 	if err := CreateTopics(ctx, c.Kafka, cli.SplitList(c.Domains)); err != nil {
 		return err
@@ -111,4 +114,17 @@ func CreateTopics(ctx context.Context, kc kafka.Config, domains []string) error 
 	defer cl.Close()
 	topics := append(kafka.CoreTopics(), kafka.DomainTopics(domains)...)
 	return kafka.EnsureTopics(ctx, cl, kc.Partitions, kc.Replication, topics...)
+}
+
+// prepareSchema migrates, or only checks the schema when migrate is false.
+func prepareSchema(ctx context.Context, conn driver.Conn, db string, migrate bool, log zerolog.Logger) error {
+	if !migrate {
+		return store.CheckSchema(ctx, conn, db)
+	}
+	applied, err := store.Migrate(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	log.Info().Ints("applied", applied).Str("database", db).Msg("clickhouse schema up to date")
+	return nil
 }

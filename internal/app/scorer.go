@@ -29,6 +29,9 @@ type ScorerConfig struct {
 	LogLevel string
 	// Policy, when set, is used instead of loading Scorer.PolicyFile.
 	Policy *score.Policy
+	// Migrate applies missing migrations at start; without it the schema
+	// is only checked.
+	Migrate bool
 }
 
 // RegisterFlags adds every flag of the scorer.
@@ -38,6 +41,7 @@ func (c *ScorerConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Scorer.RegisterFlags(fs)
 	fs.StringVar(&c.HTTPAddr, "http", ":8081", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env MESHPULSE_LOG_LEVEL)")
+	fs.BoolVar(&c.Migrate, "migrate", true, "apply missing ClickHouse migrations at start; false only checks the schema (env MESHPULSE_MIGRATE)")
 }
 
 // Validate reports every problem at once, the policy file's included.
@@ -63,7 +67,7 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 		return err
 	}
 	defer conn.Close()
-	if _, err := store.Migrate(ctx, conn, c.Store.Database); err != nil {
+	if err := prepareSchema(ctx, conn, c.Store.Database, c.Migrate, log); err != nil {
 		return err
 	}
 	if err := CreateTopics(ctx, c.Kafka, nil); err != nil {

@@ -184,13 +184,28 @@ func (s *Server) config() string {
 `
 }
 
-// usersXML: one password-less default user reachable from loopback only.
+// Users of the private server besides the password-less administrator
+// "default" (dev and tests only; production users are in
+// deployments/clickhouse-users.md). ClickHouse 18.16 has no SQL grants:
+// users.xml can confine a user to a database and make it read-only, not
+// restrict it to INSERT on some tables.
+const (
+	IngestorUser, IngestorPassword = "meshpulse_ingestor", "ingestor-secret"
+	ScorerUser, ScorerPassword     = "meshpulse_scorer", "scorer-secret"
+	AnalystUser, AnalystPassword   = "analyst", "analyst-secret"
+)
+
+// usersXML: loopback-only users; the analyst's profile is read-only.
 const usersXML = `<?xml version="1.0"?>
 <yandex>
   <profiles>
     <default>
       <max_memory_usage>4000000000</max_memory_usage>
     </default>
+    <readonly>
+      <max_memory_usage>2000000000</max_memory_usage>
+      <readonly>1</readonly>
+    </readonly>
   </profiles>
   <users>
     <default>
@@ -199,6 +214,24 @@ const usersXML = `<?xml version="1.0"?>
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    <` + IngestorUser + `>
+      <password>` + IngestorPassword + `</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </` + IngestorUser + `>
+    <` + ScorerUser + `>
+      <password>` + ScorerPassword + `</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </` + ScorerUser + `>
+    <` + AnalystUser + `>
+      <password>` + AnalystPassword + `</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>readonly</profile>
+      <quota>default</quota>
+    </` + AnalystUser + `>
   </users>
   <quotas>
     <default>

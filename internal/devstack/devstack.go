@@ -98,6 +98,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 	}
 
 	ic := app.IngestorConfig{
+		Migrate:  true,
 		Kafka:    kafka.Config{Brokers: brokers, Partitions: 3, Replication: 1},
 		Store:    store.Config{Addr: chAddr, Database: c.Database, User: "default"},
 		Ingest:   ingest.Defaults(),
@@ -129,7 +130,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		g.Go(func() error { return runDemo(gctx, brokers, log) })
 		fmt.Fprintf(out, "  demo:       domains %s; a quality incident on %s from 40s to 100s\n", strings.Join(demo.Domains, ", "), demo.IncidentProduct)
 	}
-	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: ic.Store, Scorer: scorer.Defaults(), HTTPAddr: nextPort(c.HTTPAddr)}
+	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: ic.Store, Scorer: scorer.Defaults(), HTTPAddr: nextPort(c.HTTPAddr), Migrate: true}
 	scfg.Scorer.Group = "meshpulse-dev-scorer"
 	scfg.Scorer.Tick = time.Second
 	scfg.Scorer.Replica = "dev"

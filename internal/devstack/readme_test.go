@@ -58,6 +58,7 @@ func demoData(t *testing.T) (store.Config, func()) {
 	sc, _ := testenv.ClickHouse(t)
 	brokers := strings.Join(seeds, ",")
 	ic := app.IngestorConfig{
+		Migrate: true,
 		Kafka:   kafka.Config{Brokers: brokers, Partitions: 3, Replication: 1},
 		Store:   sc,
 		Ingest:  ingest.Defaults(),
@@ -76,7 +77,7 @@ func demoData(t *testing.T) (store.Config, func()) {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: sc, Scorer: scorer.Defaults()}
+	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: sc, Scorer: scorer.Defaults(), Migrate: true}
 	scfg.Scorer.Tick = 200 * time.Millisecond
 	scorerDone := make(chan error, 1)
 	go func() { scorerDone <- app.RunScorer(ctx, scfg, log, app.NewRegistry(), nil) }()

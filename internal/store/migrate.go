@@ -148,3 +148,28 @@ func recordMigration(ctx context.Context, conn driver.Conn, db string, m Migrati
 	}
 	return b.Send()
 }
+
+// CheckSchema verifies, without changing anything, that db has exactly the
+// migrations this binary knows: for services whose user may not run DDL.
+func CheckSchema(ctx context.Context, conn driver.Conn, db string) error {
+	migs, err := Migrations(db)
+	if err != nil {
+		return err
+	}
+	done, err := AppliedVersions(ctx, conn, db)
+	if err != nil {
+		return fmt.Errorf("%w (run meshpulse migrate first)", err)
+	}
+	latest := migs[len(migs)-1].Version
+	for v := range done {
+		if v > latest {
+			return fmt.Errorf("database %s has schema version %d, newer than this binary's %d: upgrade meshpulse", db, v, latest)
+		}
+	}
+	for _, m := range migs {
+		if !done[m.Version] {
+			return fmt.Errorf("database %s lacks migration %04d_%s: run meshpulse migrate", db, m.Version, m.Name)
+		}
+	}
+	return nil
+}

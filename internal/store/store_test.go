@@ -2,10 +2,14 @@ package store_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshpulse/meshpulse/internal/chserver"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
 	"github.com/meshpulse/meshpulse/pkg/events"
@@ -37,6 +41,12 @@ func TestMigrateIsIdempotentAndRefusesNewerSchema(t *testing.T) {
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("second migrate applied %v, %v; want nothing", applied, err)
 	}
+	if err := store.CheckSchema(ctx, conn, cfg.Database); err != nil {
+		t.Fatalf("CheckSchema on a migrated database: %v", err)
+	}
+	if err := store.CheckSchema(ctx, conn, "no_such_database"); err == nil {
+		t.Fatal("CheckSchema on a missing database passed")
+	}
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+cfg.Database+".schema_migrations (version, name)")
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +59,9 @@ func TestMigrateIsIdempotentAndRefusesNewerSchema(t *testing.T) {
 	}
 	if _, err := store.Migrate(ctx, conn, cfg.Database); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
 		t.Fatalf("migrate over a newer schema: %v", err)
+	}
+	if err := store.CheckSchema(ctx, conn, cfg.Database); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Fatalf("CheckSchema over a newer schema: %v", err)
 	}
 }
 
@@ -111,4 +124,46 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestUsersKeepAnalystsReadOnly: on the private server the ingestor and the
+// scorer write with users of their own, and the analyst user can read the
+// views but neither insert nor change the schema.
+func TestUsersKeepAnalystsReadOnly(t *testing.T) {
+	if os.Getenv("MESHPULSE_TEST_CLICKHOUSE") != "" {
+		t.Skip("the users exist on the private server of internal/chserver only")
+	}
+	cfg, _ := testenv.ClickHouse(t)
+	ctx := context.Background()
+	as := func(user, password string) driver.Conn {
+		c := cfg
+		c.User, c.Password = user, password
+		conn, err := store.OpenInDatabase(ctx, c)
+		if err != nil {
+			t.Fatalf("connect as %s: %v", user, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	b := &store.Batch{}
+	b.AddQuality(&events.QualityResult{Envelope: events.Envelope{EventID: "20000000-0000-4000-8000-000000000001", EventTime: time.Now(), Emitter: "sales"},
+		DatasetURN: "urn:mesh:dataset:wh:sales.orders", CheckName: "c", CheckType: "validity", Status: "PASS", Severity: "low"}, "sales")
+	if err := store.NewWriter(as(chserver.IngestorUser, chserver.IngestorPassword), cfg.Database).Insert(ctx, []*store.Batch{b}); err != nil {
+		t.Fatalf("ingestor user cannot write: %v", err)
+	}
+	analyst := as(chserver.AnalystUser, chserver.AnalystPassword)
+	var n uint64
+	if err := analyst.QueryRow(ctx, "SELECT sum(checks) FROM quality_daily").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("analyst reads %d checks, %v", n, err)
+	}
+	if err := store.NewWriter(analyst, cfg.Database).Insert(ctx, []*store.Batch{b}); err == nil {
+		t.Fatal("analyst user could insert")
+	}
+	if err := analyst.Exec(ctx, "DROP TABLE "+cfg.Database+".quality_results"); err == nil {
+		t.Fatal("analyst user could drop a table")
+	}
+	scorer := as(chserver.ScorerUser, chserver.ScorerPassword)
+	if err := scorer.QueryRow(ctx, "SELECT count() FROM products_current").Scan(&n); err != nil {
+		t.Fatalf("scorer user cannot read: %v", err)
+	}
 }

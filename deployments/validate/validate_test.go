@@ -1,0 +1,107 @@
+// Package validate checks meshpulse's deployment files without a Docker
+// engine or a Kubernetes cluster: the compose file against the Compose
+// specification (compose-go, the library docker compose itself uses), and
+// every Kubernetes manifest by strict decoding into the k8s.io/api types
+// (unknown or misspelt fields fail). It is a module of its own so that
+// meshpulse's binaries do not depend on these libraries.
+package validate
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+func TestComposeFile(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{"../../docker-compose.yml"}, cli.WithName("meshpulse"),
+		cli.WithWorkingDirectory("../.."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not validate: %v", err)
+	}
+	want := map[string]bool{"kafka": true, "clickhouse": true, "migrate": true, "ingestor": true, "scorer": true}
+	for name, svc := range project.Services {
+		delete(want, name)
+		if name != "migrate" && svc.HealthCheck == nil {
+			t.Errorf("service %s has no health check", name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("services missing: %v", want)
+	}
+	if r := project.Services["ingestor"].Deploy; r == nil || r.Replicas == nil || *r.Replicas != 2 {
+		t.Errorf("the ingestor should run 2 replicas")
+	}
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	files, err := filepath.Glob("../kubernetes/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range bytes.Split(b, []byte("\n---")) {
+			if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+				continue
+			}
+			var meta struct{ Kind string }
+			if err := yaml.Unmarshal(doc, &meta); err != nil {
+				t.Fatalf("%s document %d: %v", f, i, err)
+			}
+			var obj any
+			switch meta.Kind {
+			case "Deployment":
+				obj = &appsv1.Deployment{}
+			case "ConfigMap":
+				obj = &corev1.ConfigMap{}
+			case "Secret":
+				obj = &corev1.Secret{}
+			default:
+				t.Fatalf("%s document %d: unexpected kind %q", f, i, meta.Kind)
+			}
+			if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+				t.Errorf("%s document %d (%s): %v", f, i, meta.Kind, err)
+				continue
+			}
+			if d, ok := obj.(*appsv1.Deployment); ok {
+				for _, c := range d.Spec.Template.Spec.Containers {
+					if c.LivenessProbe == nil || c.ReadinessProbe == nil || c.Resources.Requests.Memory().IsZero() {
+						t.Errorf("%s: container %s needs probes and a memory request", f, c.Name)
+					}
+					if c.SecurityContext == nil || c.SecurityContext.AllowPrivilegeEscalation == nil || *c.SecurityContext.AllowPrivilegeEscalation {
+						t.Errorf("%s: container %s must not allow privilege escalation", f, c.Name)
+					}
+				}
+				if s := d.Spec.Template.Spec.SecurityContext; s == nil || s.RunAsNonRoot == nil || !*s.RunAsNonRoot {
+					t.Errorf("%s: pods must run as non-root", f)
+				}
+			}
+			t.Logf("%s: %s valid", filepath.Base(f), meta.Kind)
+		}
+	}
+}
+
+func stripComments(doc []byte) []byte {
+	var out []string
+	for _, l := range strings.Split(string(doc), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			out = append(out, l)
+		}
+	}
+	return []byte(strings.Join(out, "\n"))
+}
