@@ -29,7 +29,9 @@ test: deps fmt-check vet
 # The same integration suite against a real Apache Kafka 4.x broker (KRaft,
 # assembled from Maven Central by scripts/kafka-up, cached in ~/.cache). The
 # tests share the broker, so packages run one at a time (-p 1).
-KAFKA_DIR ?= $(shell mktemp -d -u /tmp/meshpulse-kafka-XXXXXX)
+ifndef KAFKA_DIR
+KAFKA_DIR := $(shell mktemp -d -u /tmp/meshpulse-kafka-XXXXXX)
+endif
 test-apache: deps
 	scripts/kafka-up start $(KAFKA_DIR)
 	set -a; . $(KAFKA_DIR)/env; set +a; \
