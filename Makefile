@@ -36,7 +36,9 @@ test-apache: deps
 	scripts/kafka-up start $(KAFKA_DIR)
 	set -a; . $(KAFKA_DIR)/env; set +a; \
 	CI=$${CI:-true} MESHPULSE_TEST_KAFKA=apache MESHPULSE_TEST_KAFKA_BROKERS=$$BROKERS \
-	  $(GO) test -p 1 -count=1 -timeout 30m ./... ; rc=$$?; \
+	  $(GO) test -p 1 -count=1 -v -timeout 30m ./... > $(KAFKA_DIR)/test.log 2>&1; rc=$$?; \
+	grep -E '^(--- |ok|FAIL|PASS)|produced=|panic:' $(KAFKA_DIR)/test.log | grep -v '^    --- PASS'; \
+	if [ $$rc -ne 0 ]; then echo "== last 200 lines of $(KAFKA_DIR)/test.log =="; tail -n 200 $(KAFKA_DIR)/test.log; fi; \
 	scripts/kafka-up stop $(KAFKA_DIR); exit $$rc
 
 # Migrations, every scorer query and every README query on a current
