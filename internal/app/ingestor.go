@@ -38,6 +38,9 @@ type IngestorConfig struct {
 	// Migrate applies missing migrations at start; without it the schema
 	// is only checked (for users that may not run DDL).
 	Migrate bool
+	// SchemaRegistry (comma-separated URLs) enables the Confluent framing;
+	// single-object encoding needs no registry.
+	SchemaRegistry, SchemaRegistryUser, SchemaRegistryPassword string
 }
 
 // RegisterFlags adds every flag of the ingestor.
@@ -49,6 +52,9 @@ func (c *IngestorConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http", ":8080", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env MESHPULSE_LOG_LEVEL)")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply missing ClickHouse migrations at start; false only checks the schema (env MESHPULSE_MIGRATE)")
+	fs.StringVar(&c.SchemaRegistry, "schema-registry", "", "Schema Registry URLs, comma-separated, to accept Confluent-framed records (env MESHPULSE_SCHEMA_REGISTRY)")
+	fs.StringVar(&c.SchemaRegistryUser, "schema-registry-user", "", "Schema Registry basic-auth user (env MESHPULSE_SCHEMA_REGISTRY_USER)")
+	fs.StringVar(&c.SchemaRegistryPassword, "schema-registry-password", "", "Schema Registry basic-auth password (env MESHPULSE_SCHEMA_REGISTRY_PASSWORD)")
 }
 
 // Validate reports every problem at once.
@@ -87,6 +93,13 @@ func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg 
 	codecs, err := events.NewCodecs()
 	if err != nil {
 		return err
+	}
+	if urls := cli.SplitList(c.SchemaRegistry); len(urls) > 0 {
+		sreg, err := events.NewSchemaRegistry(urls, c.SchemaRegistryUser, c.SchemaRegistryPassword)
+		if err != nil {
+			return err
+		}
+		codecs.WithRegistry(sreg)
 	}
 	kmetrics := kprom.NewMetrics("meshpulse_ingest_kafka", kprom.Registry(reg))
 	opts := append(c.Kafka.Opts(), kgo.WithHooks(kmetrics))

@@ -243,6 +243,13 @@ func (c *Codecs) schemaByID(ctx context.Context, id int) (*SchemaVersion, error)
 		return v, err
 	}
 	text, err := c.registry.SchemaByID(ctx, id)
+	if errors.Is(err, ErrSchemaNotFound) {
+		miss := decodeErr(ReasonUnknownSchemaID, "schema id %d is not in the registry", id)
+		c.mu.Lock()
+		c.idMiss[id] = miss
+		c.mu.Unlock()
+		return nil, miss
+	}
 	if err != nil {
 		return nil, &DecodeError{Reason: ReasonUnknownSchemaID, Err: fmt.Errorf("schema registry lookup of id %d: %w", id, err), Temporary: true}
 	}

@@ -3,7 +3,10 @@ package events
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -323,5 +326,45 @@ func TestDecodeConfluentFraming(t *testing.T) {
 	}
 	if _, err := codecs.Decode(context.Background(), append([]byte{0, 0, 0, 0, 44}, 2)); !IsTemporary(err) {
 		t.Fatalf("registry miss should be temporary: %v", err)
+	}
+}
+
+// TestSchemaRegistryClient decodes Confluent-framed records through the real
+// registry client against an HTTP registry: a known id decodes, an unknown
+// one (404) is a permanent error, a registry that fails is a temporary one.
+func TestSchemaRegistryClient(t *testing.T) {
+	codecs, err := NewCodecs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := codecs.Current(FamilyUsage).Schema()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/schemas/ids/7":
+			_ = json.NewEncoder(w).Encode(map[string]any{"schema": schema})
+		case "/schemas/ids/500":
+			http.Error(w, `{"error_code":50001,"message":"boom"}`, http.StatusInternalServerError)
+		default:
+			http.Error(w, `{"error_code":40403,"message":"Schema not found"}`, http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	reg, err := NewSchemaRegistry([]string{srv.URL}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codecs.WithRegistry(reg)
+	ev := sampleEvents()[2]
+	soe, _ := codecs.Encode(ev)
+	frame := func(id byte) []byte { return append([]byte{0, 0, 0, 0, id}, soe[10:]...) }
+	if got, err := codecs.Decode(context.Background(), frame(7)); err != nil || !reflect.DeepEqual(got, ev) {
+		t.Fatalf("id 7: %+v, %v", got, err)
+	}
+	_, err = codecs.Decode(context.Background(), frame(8))
+	if de := (*DecodeError)(nil); !errors.As(err, &de) || de.Reason != ReasonUnknownSchemaID || de.Temporary {
+		t.Fatalf("unknown id: %v, want a permanent unknown_schema_id", err)
+	}
+	if _, err := codecs.Decode(context.Background(), append([]byte{0, 0, 0, 1, 0xF4}, soe[10:]...)); !IsTemporary(err) {
+		t.Fatalf("failing registry: %v, want temporary", err)
 	}
 }
