@@ -41,9 +41,9 @@ type Config struct {
 // RegisterFlags adds the ingest flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Group, "group", "meshpulse-ingestor", "Kafka consumer group (env MESHPULSE_GROUP)")
-	fs.IntVar(&c.BatchRows, "batch-rows", 50_000, "flush after this many buffered rows (env MESHPULSE_BATCH_ROWS)")
+	fs.IntVar(&c.BatchRows, "batch-rows", 30_000, "flush after this many buffered rows (env MESHPULSE_BATCH_ROWS)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "flush a non-empty buffer at least this often (env MESHPULSE_FLUSH_INTERVAL)")
-	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 10_000, "records per poll at most (env MESHPULSE_MAX_POLL_RECORDS)")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 5_000, "records per poll at most (env MESHPULSE_MAX_POLL_RECORDS)")
 	fs.IntVar(&c.Workers, "workers", 0, "decode goroutines, 0 for one per CPU (env MESHPULSE_WORKERS)")
 	fs.DurationVar(&c.OwnersRefresh, "owners-refresh", 30*time.Second, "reload dataset ownership from ClickHouse this often (env MESHPULSE_OWNERS_REFRESH)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to finish the batch in flight at shutdown (env MESHPULSE_SHUTDOWN_GRACE)")
