@@ -128,27 +128,7 @@ func runMigrate(args []string) int {
 	return 0
 }
 
-func runIngest(args []string) int {
-	var cfg app.IngestorConfig
-	fs := flag.NewFlagSet("ingest", flag.ExitOnError)
-	cfg.RegisterFlags(fs)
-	if err := cli.Parse(fs, args); err != nil {
-		return fail("ingest", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return fail("ingest", err)
-	}
-	log, err := cli.Logger(cfg.LogLevel)
-	if err != nil {
-		return fail("ingest", err)
-	}
-	ctx, stop := cli.SignalContext()
-	defer stop()
-	if err := app.RunIngestor(ctx, cfg, log, app.NewRegistry(), nil); err != nil {
-		return fail("ingest", err)
-	}
-	return 0
-}
+func runIngest(args []string) int { return app.Main("meshpulse ingest", args, &app.IngestorConfig{}) }
 
 func runBench(args []string) int {
 	if len(args) > 0 && args[0] == "scorer" {
@@ -230,28 +210,7 @@ func runWatch(args []string) int {
 	return 0
 }
 
-func runScore(args []string) int {
-	var cfg app.ScorerConfig
-	fs := flag.NewFlagSet("score", flag.ExitOnError)
-	cfg.RegisterFlags(fs)
-	if err := cli.Parse(fs, args); err != nil {
-		return fail("score", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return fail("score", err)
-	}
-	log, err := cli.Logger(cfg.LogLevel)
-	if err != nil {
-		return fail("score", err)
-	}
-	ctx, stop := cli.SignalContext()
-	defer stop()
-	if err := app.RunScorer(ctx, cfg, log, app.NewRegistry(), nil); err != nil {
-		return fail("score", err)
-	}
-	return 0
-}
-
+func runScore(args []string) int { return app.Main("meshpulse score", args, &app.ScorerConfig{}) }
 func runBenchScorer(args []string) int {
 	c := bench.ScorerConfig{Changes: []int{10, 100, 1000}}
 	fs := flag.NewFlagSet("bench scorer", flag.ExitOnError)
