@@ -110,11 +110,17 @@ func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg 
 	if ingested != nil {
 		ingested(ing)
 	}
+	return runServing(ctx, c.HTTPAddr, reg, ing.Ready, log, ing.Run)
+}
+
+// runServing runs a component, with /metrics, /healthz and /readyz on addr
+// unless it is empty, until ctx ends or either fails.
+func runServing(ctx context.Context, addr string, reg *prometheus.Registry, ready func() bool, log zerolog.Logger, run func(context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	if c.HTTPAddr != "" {
-		g.Go(func() error { return httpserve.Serve(gctx, c.HTTPAddr, reg, ing.Ready, log) })
+	if addr != "" {
+		g.Go(func() error { return httpserve.Serve(gctx, addr, reg, ready, log) })
 	}
-	g.Go(func() error { return ing.Run(gctx) })
+	g.Go(func() error { return run(gctx) })
 	return g.Wait()
 }
 

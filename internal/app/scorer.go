@@ -10,9 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/meshpulse/meshpulse/internal/httpserve"
 	"github.com/meshpulse/meshpulse/internal/kafka"
 	"github.com/meshpulse/meshpulse/internal/score"
 	"github.com/meshpulse/meshpulse/internal/scorer"
@@ -85,12 +83,5 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 	if started != nil {
 		started(sc)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	if c.HTTPAddr != "" {
-		g.Go(func() error {
-			return httpserve.Serve(gctx, c.HTTPAddr, reg, func() bool { return len(sc.Owned()) > 0 }, log)
-		})
-	}
-	g.Go(func() error { return sc.Run(gctx) })
-	return g.Wait()
+	return runServing(ctx, c.HTTPAddr, reg, func() bool { return len(sc.Owned()) > 0 }, log, sc.Run)
 }
