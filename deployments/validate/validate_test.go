@@ -96,6 +96,36 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
+// TestKustomization: every resource and generated file it names exists.
+func TestKustomization(t *testing.T) {
+	b, err := os.ReadFile("../kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources          []string
+		ConfigMapGenerator []struct {
+			Name  string
+			Files []string
+		} `json:"configMapGenerator"`
+	}
+	if err := yaml.Unmarshal(b, &k); err != nil {
+		t.Fatal(err)
+	}
+	files := append([]string(nil), k.Resources...)
+	for _, g := range k.ConfigMapGenerator {
+		files = append(files, g.Files...)
+	}
+	if len(files) < 3 {
+		t.Fatalf("kustomization names %v", files)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join("..", f)); err != nil {
+			t.Errorf("kustomization names %s: %v", f, err)
+		}
+	}
+}
+
 func stripComments(doc []byte) []byte {
 	var out []string
 	for _, l := range strings.Split(string(doc), "\n") {
