@@ -78,14 +78,11 @@ func NewRegistry() *prometheus.Registry {
 // RunIngestor migrates ClickHouse, creates the topics and consumes until ctx
 // ends. ingested, when not nil, receives the running ingestor.
 func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg *prometheus.Registry, ingested func(*ingest.Ingestor)) error {
-	conn, err := store.Open(ctx, c.Store)
+	conn, err := openStore(ctx, c.Store, c.Migrate, log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := prepareSchema(ctx, conn, c.Store.Database, c.Migrate, log); err != nil {
-		return err
-	}
 
 	if err := CreateTopics(ctx, c.Kafka, cli.SplitList(c.Domains)); err != nil {
 		return err
@@ -135,15 +132,23 @@ func CreateTopics(ctx context.Context, kc kafka.Config, domains []string) error 
 	return kafka.EnsureTopics(ctx, cl, kc.Partitions, kc.Replication, topics...)
 }
 
-// prepareSchema migrates, or only checks the schema when migrate is false.
-func prepareSchema(ctx context.Context, conn driver.Conn, db string, migrate bool, log zerolog.Logger) error {
-	if !migrate {
-		return store.CheckSchema(ctx, conn, db)
-	}
-	applied, err := store.Migrate(ctx, conn, db)
+// openStore connects to ClickHouse and migrates, or with migrate false only
+// checks that the schema is the one this binary knows.
+func openStore(ctx context.Context, sc store.Config, migrate bool, log zerolog.Logger) (driver.Conn, error) {
+	conn, err := store.Open(ctx, sc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log.Info().Ints("applied", applied).Str("database", db).Msg("clickhouse schema up to date")
-	return nil
+	var applied []int
+	if migrate {
+		applied, err = store.Migrate(ctx, conn, sc.Database)
+	} else {
+		err = store.CheckSchema(ctx, conn, sc.Database)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	log.Info().Ints("applied", applied).Str("database", sc.Database).Msg("clickhouse schema up to date")
+	return conn, nil
 }

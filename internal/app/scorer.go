@@ -60,14 +60,11 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 	if c.Scorer.Replica == "" {
 		c.Scorer.Replica, _ = os.Hostname()
 	}
-	conn, err := store.Open(ctx, c.Store)
+	conn, err := openStore(ctx, c.Store, c.Migrate, log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := prepareSchema(ctx, conn, c.Store.Database, c.Migrate, log); err != nil {
-		return err
-	}
 	if err := CreateTopics(ctx, c.Kafka, nil); err != nil {
 		return err
 	}
