@@ -227,3 +227,23 @@ func runBenchScorer(args []string) int {
 	}
 	return 0
 }
+
+func runSchemas(args []string) int {
+	fs := flag.NewFlagSet("schemas", flag.ExitOnError)
+	canonical := fs.Bool("canonical", false, "also print each version's Parsing Canonical Form")
+	if err := cli.Parse(fs, args); err != nil {
+		return fail("schemas", err)
+	}
+	codecs, err := events.NewCodecs()
+	if err != nil {
+		return fail("schemas", err)
+	}
+	fmt.Println("family    version  fingerprint (CRC-64-AVRO)  single-object header                still accepted (pre-2026-11 producers)")
+	for _, v := range codecs.Versions() {
+		fmt.Printf("%-9s v%-7d %016x           C3 01 % x  %016x\n", v.Family, v.Version, v.Fingerprint, v.FingerprintBytes(), v.LegacyFingerprint)
+		if *canonical {
+			fmt.Printf("  %s\n", v.Canonical)
+		}
+	}
+	return 0
+}

@@ -18,6 +18,7 @@ commands:
   migrate   apply the ClickHouse migrations and create the Kafka topics
   ingest    run the ingestor (the same as the ingestor binary)
   score     run the scorer (the same as the scorer binary)
+  schemas   list the embedded Avro schema versions with their fingerprints
   bench     benchmark commands (bench ingest)
   probe     GET a URL and exit 0 on 200 (container health checks without curl)
 
@@ -39,6 +40,7 @@ func main() {
 		"score":   runScore,
 		"bench":   runBench,
 		"probe":   runProbe,
+		"schemas": runSchemas,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {

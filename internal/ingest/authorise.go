@@ -11,7 +11,6 @@ import (
 // pkg/events).
 const (
 	ReasonWrongFamily     = "wrong_family"
-	ReasonInvalidEvent    = "invalid_event"
 	ReasonEmitterMismatch = "emitter_mismatch"
 	ReasonOwnership       = "ownership"
 )

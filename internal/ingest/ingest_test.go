@@ -263,7 +263,7 @@ func TestPoisonGoesToDeadLetter(t *testing.T) {
 		{"mesh.platform.usage", []byte("definitely not avro"), events.ReasonBadFraming},
 		{"mesh.platform.usage", unknownFP, events.ReasonUnknownFingerprint},
 		{"mesh.platform.usage", good[:len(good)-3], events.ReasonMalformedBody},
-		{"mesh.platform.usage", invalidBytes, ingest.ReasonInvalidEvent},
+		{"mesh.platform.usage", invalidBytes, events.ReasonInvalidEvent},
 		{"mesh.finance.quality", wrongDomainBytes, ingest.ReasonOwnership},
 		{"mesh.platform.usage", mismatchBytes, ingest.ReasonEmitterMismatch},
 		{"mesh.platform.quality", good, ingest.ReasonWrongFamily},

@@ -150,7 +150,12 @@ func (i *Ingestor) decode(ctx context.Context, r *kgo.Record) decoded {
 		return decoded{emitter: emitter, ref: refuse(ReasonWrongFamily, "a %s event on %s topic %s", ev.Family(), family, r.Topic)}
 	}
 	if err := ev.Validate(); err != nil {
-		return decoded{emitter: emitter, ref: refuse(ReasonInvalidEvent, "%v", err)}
+		reason := events.ReasonInvalidEvent
+		var ve *events.ValidationError
+		if errors.As(err, &ve) {
+			reason = ve.Reason()
+		}
+		return decoded{emitter: emitter, ref: refuse(reason, "%v", err)}
 	}
 	return decoded{ev: ev, emitter: emitter}
 }

@@ -75,7 +75,8 @@ func TestParseTopic(t *testing.T) {
 	}
 }
 
-var testTime = time.Date(2026, 11, 1, 12, 0, 0, 123e6, time.UTC)
+// testTime is recent, so the samples are inside the event-time window.
+var testTime = time.UnixMilli(time.Now().Add(-time.Hour).UnixMilli()).UTC()
 
 func env(emitter string) Envelope {
 	return Envelope{EventID: "6f1c2f0e-9a57-4c57-9b7e-1d2f3a4b5c6d", EventTime: testTime, Emitter: emitter}

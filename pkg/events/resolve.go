@@ -2,250 +2,549 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 )
 
-// resolver reads a record written with an older (or newer) schema version
-// into the shape of the current version, by field name: fields the writer
-// did not have get the current schema's default, fields the reader does not
-// know are left for the typed conversion to ignore. goavro decodes with the
-// writer schema only, so this is the reader half of Avro schema resolution.
+// This file is the reader half of Avro schema resolution, as the
+// specification defines it: goavro decodes a record with the schema that
+// wrote it, and a resolution plan turns that native value into the shape of
+// the reader (current) schema — fields matched by name or alias, missing
+// fields filled from the reader's defaults, numeric promotions (int → long,
+// float, double; long → float, double; float → double), string ↔ bytes,
+// a non-union wrapped into the first matching branch of a reader union and
+// a writer union unwrapped, enum symbols mapped (or the reader's default).
+//
+// A plan is compiled when the codecs load, so a pair of versions that can
+// never be read into the current one is refused at start, not discovered
+// record by record. What can only fail for some values (an enum symbol the
+// reader lacks, a union branch with no counterpart) fails that record with
+// ErrUnresolvable, never with a silent zero.
+
+// ErrUnresolvable is wrapped by a value the reader schema cannot represent.
+var ErrUnresolvable = errors.New("value cannot be resolved to the reader schema")
+
+// resolution converts one native value of the writer schema.
+type resolution func(v any) (any, error)
+
+func identity(v any) (any, error) { return v, nil }
+
+// compileResolution builds the plan reading writer-schema values as reader-schema values.
+func compileResolution(w, r *schema) (resolution, error) {
+	return (&resolver{building: map[[2]*schema]*resolution{}}).compile(w, r, "")
+}
+
 type resolver struct {
-	root  any            // parsed reader schema
-	named map[string]any // full name -> named type definition
+	// building holds plans under construction, so recursive types resolve.
+	building map[[2]*schema]*resolution
 }
 
-func newResolver(schemaJSON string) (*resolver, error) {
-	var root any
-	if err := json.Unmarshal([]byte(schemaJSON), &root); err != nil {
-		return nil, fmt.Errorf("parse reader schema: %w", err)
+func (rs *resolver) compile(w, r *schema, path string) (resolution, error) {
+	key := [2]*schema{w, r}
+	if p, ok := rs.building[key]; ok {
+		return func(v any) (any, error) { return (*p)(v) }, nil
 	}
-	r := &resolver{root: root, named: map[string]any{}}
-	r.index(root, "")
-	return r, nil
+	var plan resolution
+	rs.building[key] = &plan
+	p, err := rs.compileNew(w, r, path)
+	if err != nil {
+		delete(rs.building, key)
+		return nil, err
+	}
+	plan = p
+	return p, nil
 }
 
-// index records every named type so that references by name resolve.
-func (r *resolver) index(s any, ns string) {
-	switch t := s.(type) {
-	case []any:
-		for _, b := range t {
-			r.index(b, ns)
+func (rs *resolver) compileNew(w, r *schema, path string) (resolution, error) {
+	at := func(format string, args ...any) error {
+		where := path
+		if where == "" {
+			where = "the record"
 		}
-	case map[string]any:
-		if name, ok := t["name"].(string); ok {
-			full, childNS := fullName(name, t, ns)
-			r.named[full] = t
-			ns = childNS
-		}
-		if fields, ok := t["fields"].([]any); ok {
-			for _, f := range fields {
-				if fm, ok := f.(map[string]any); ok {
-					r.index(fm["type"], ns)
+		return fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case r.typ == "union" && w.typ == "union":
+		// Each writer branch reads as the first reader branch it resolves to.
+		plans := map[string]func(any) (any, error){}
+		matched := 0
+		for _, wb := range w.branches {
+			wname := branchName(wb)
+			idx, p := rs.firstMatch(wb, r.branches, path)
+			if p == nil {
+				plans[wname] = func(any) (any, error) {
+					return nil, fmt.Errorf("%w: %s holds a %s, which the reader's union has no branch for", ErrUnresolvable, path, wname)
 				}
+				continue
 			}
+			matched++
+			plans[wname] = wrapIn(r.branches[idx], p)
 		}
-		if items, ok := t["items"]; ok {
-			r.index(items, ns)
+		if matched == 0 {
+			return nil, at("no branch of the writer's union %s matches the reader's %s", describe(w), describe(r))
 		}
-		if values, ok := t["values"]; ok {
-			r.index(values, ns)
-		}
-	}
-}
-
-func fullName(name string, def map[string]any, ns string) (full, childNS string) {
-	if strings.Contains(name, ".") {
-		return name, name[:strings.LastIndex(name, ".")]
-	}
-	if n, ok := def["namespace"].(string); ok {
-		ns = n
-	}
-	if ns == "" {
-		return name, ""
-	}
-	return ns + "." + name, ns
-}
-
-// resolve fills v, decoded with a writer schema, to the reader schema s.
-func (r *resolver) resolve(v any, s any, ns string) any {
-	switch t := s.(type) {
-	case string:
-		if def, ok := r.lookup(t, ns); ok {
-			return r.resolve(v, def, ns)
-		}
-		return v
-	case []any: // union: the native value names its branch
-		u, ok := v.(map[string]any)
-		if !ok || len(u) != 1 {
-			return v
-		}
-		for branchName, inner := range u {
-			for _, b := range t {
-				if r.branchName(b, ns) == branchName {
-					u[branchName] = r.resolve(inner, b, ns)
+		return func(v any) (any, error) {
+			if v == nil {
+				if p, ok := plans["null"]; ok {
+					return p(nil)
 				}
+				return nil, fmt.Errorf("%w: %s is null, which the reader's union has no branch for", ErrUnresolvable, path)
 			}
-		}
-		return u
-	case map[string]any:
-		switch t["type"] {
-		case "record":
-			m, ok := v.(map[string]any)
+			name, inner, ok := unionMember(v)
 			if !ok {
-				return v
+				return nil, fmt.Errorf("%w: %s: malformed union value %T", ErrUnresolvable, path, v)
 			}
-			_, childNS := fullName(t["name"].(string), t, ns)
-			for _, f := range t["fields"].([]any) {
-				fm := f.(map[string]any)
-				name := fm["name"].(string)
-				if val, ok := m[name]; ok {
-					m[name] = r.resolve(val, fm["type"], childNS)
-				} else if def, ok := fm["default"]; ok {
-					m[name] = r.defaultValue(fm["type"], def, childNS)
+			p, ok := plans[name]
+			if !ok {
+				return nil, fmt.Errorf("%w: %s: unknown union branch %q", ErrUnresolvable, path, name)
+			}
+			return p(inner)
+		}, nil
+
+	case r.typ == "union":
+		idx, p := rs.firstMatch(w, r.branches, path)
+		if p == nil {
+			return nil, at("a writer %s matches no branch of the reader's %s", describe(w), describe(r))
+		}
+		return wrapIn(r.branches[idx], p), nil
+
+	case w.typ == "union":
+		plans := map[string]resolution{}
+		for _, wb := range w.branches {
+			if p, err := rs.compile(wb, r, path); err == nil {
+				plans[branchName(wb)] = p
+			}
+		}
+		if len(plans) == 0 {
+			return nil, at("no branch of the writer's union %s matches the reader's %s", describe(w), describe(r))
+		}
+		return func(v any) (any, error) {
+			name, inner := "null", any(nil)
+			if v != nil {
+				var ok bool
+				if name, inner, ok = unionMember(v); !ok {
+					return nil, fmt.Errorf("%w: %s: malformed union value %T", ErrUnresolvable, path, v)
 				}
 			}
-			return m
-		case "array":
+			p, ok := plans[name]
+			if !ok {
+				return nil, fmt.Errorf("%w: %s holds a %s, which the reader's %s cannot hold", ErrUnresolvable, path, name, describe(r))
+			}
+			return p(inner)
+		}, nil
+	}
+
+	if primitiveTypes[w.typ] && primitiveTypes[r.typ] {
+		p, ok := promotion(w, r)
+		if !ok {
+			return nil, at("a writer %s cannot be read as %s", describe(w), describe(r))
+		}
+		return p, nil
+	}
+	if w.typ != r.typ {
+		return nil, at("a writer %s cannot be read as %s", describe(w), describe(r))
+	}
+	switch r.typ {
+	case "array":
+		items, err := rs.compile(w.items, r.items, path+"[]")
+		if err != nil {
+			return nil, err
+		}
+		return func(v any) (any, error) {
 			arr, ok := v.([]any)
 			if !ok {
-				return v
+				return nil, fmt.Errorf("%w: %s: %T is not an array", ErrUnresolvable, path, v)
 			}
 			for i := range arr {
-				arr[i] = r.resolve(arr[i], t["items"], ns)
+				x, err := items(arr[i])
+				if err != nil {
+					return nil, err
+				}
+				arr[i] = x
 			}
-			return arr
-		case "map":
+			return arr, nil
+		}, nil
+	case "map":
+		values, err := rs.compile(w.values, r.values, path+"{}")
+		if err != nil {
+			return nil, err
+		}
+		return func(v any) (any, error) {
 			m, ok := v.(map[string]any)
 			if !ok {
-				return v
+				return nil, fmt.Errorf("%w: %s: %T is not a map", ErrUnresolvable, path, v)
 			}
 			for k := range m {
-				m[k] = r.resolve(m[k], t["values"], ns)
+				x, err := values(m[k])
+				if err != nil {
+					return nil, err
+				}
+				m[k] = x
 			}
-			return m
+			return m, nil
+		}, nil
+	case "fixed":
+		if !namesMatch(w, r) || w.size != r.size {
+			return nil, at("fixed %s (size %d) cannot be read as fixed %s (size %d)", w.name, w.size, r.name, r.size)
 		}
+		return identity, nil
+	case "enum":
+		if !namesMatch(w, r) {
+			return nil, at("enum %s cannot be read as enum %s", w.name, r.name)
+		}
+		return func(v any) (any, error) {
+			s, _ := v.(string)
+			if slices.Contains(r.symbols, s) {
+				return s, nil
+			}
+			if r.enumDefault != nil {
+				return *r.enumDefault, nil
+			}
+			return nil, fmt.Errorf("%w: %s: symbol %q is not in the reader's enum %s and it has no default", ErrUnresolvable, path, s, r.name)
+		}, nil
+	case "record":
+		return rs.compileRecord(w, r, path)
 	}
-	return v
+	return nil, at("unsupported reader type %s", r.typ)
 }
 
-// defaultValue turns a field default, as JSON in the schema, into the native
-// form goavro would have decoded.
-func (r *resolver) defaultValue(s any, def any, ns string) any {
-	switch t := s.(type) {
-	case []any: // a union's default is of its first branch
-		if len(t) == 0 || t[0] == "null" {
-			return nil
+func (rs *resolver) compileRecord(w, r *schema, path string) (resolution, error) {
+	if !namesMatch(w, r) {
+		return nil, fmt.Errorf("%s: record %s cannot be read as record %s (no alias)", orRecord(path), w.name, r.name)
+	}
+	type fieldPlan struct {
+		reader, writer string
+		plan           resolution
+		def            any // native default when the writer lacks the field
+	}
+	var plans []fieldPlan
+	for _, rf := range r.fields {
+		fpath := rf.name
+		if path != "" {
+			fpath = path + "." + rf.name
 		}
-		return map[string]any{r.branchName(t[0], ns): r.defaultValue(t[0], def, ns)}
-	case string:
-		switch t {
-		case "null":
-			return nil
-		case "string", "enum":
-			s, _ := def.(string)
-			return s
-		case "bytes":
-			s, _ := def.(string)
-			return []byte(s)
-		case "int":
-			f, _ := def.(float64)
-			return int32(f)
-		case "long":
-			f, _ := def.(float64)
-			return int64(f)
-		case "float":
-			f, _ := def.(float64)
-			return float32(f)
-		case "double":
-			f, _ := def.(float64)
-			return f
-		case "boolean":
-			b, _ := def.(bool)
-			return b
+		var wf *schemaField
+		for _, cand := range w.fields {
+			if cand.name == rf.name || slices.Contains(rf.aliases, cand.name) {
+				wf = cand
+				break
+			}
 		}
-		if named, ok := r.lookup(t, ns); ok {
-			return r.defaultValue(named, def, ns)
+		if wf == nil {
+			if !rf.hasDef {
+				return nil, fmt.Errorf("%s: the writer has no field %q and the reader's has no default", orRecord(path), rf.name)
+			}
+			def, err := defaultValue(rf.typ, rf.def)
+			if err != nil {
+				return nil, fmt.Errorf("%s: default: %w", fpath, err)
+			}
+			plans = append(plans, fieldPlan{reader: rf.name, def: def})
+			continue
 		}
-	case map[string]any:
-		switch t["type"] {
-		case "record":
-			_, childNS := fullName(t["name"].(string), t, ns)
-			dm, _ := def.(map[string]any)
-			out := map[string]any{}
-			for _, f := range t["fields"].([]any) {
-				fm := f.(map[string]any)
-				name := fm["name"].(string)
-				if v, ok := dm[name]; ok {
-					out[name] = r.defaultValue(fm["type"], v, childNS)
-				} else if v, ok := fm["default"]; ok {
-					out[name] = r.defaultValue(fm["type"], v, childNS)
-				}
+		p, err := rs.compile(wf.typ, rf.typ, fpath)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, fieldPlan{reader: rf.name, writer: wf.name, plan: p})
+	}
+	return func(v any) (any, error) {
+		in, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s: %T is not a record", ErrUnresolvable, orRecord(path), v)
+		}
+		out := make(map[string]any, len(plans))
+		for _, fp := range plans {
+			if fp.plan == nil {
+				out[fp.reader] = cloneDefault(fp.def)
+				continue
 			}
-			return out
-		case "array":
-			arr, _ := def.([]any)
-			out := make([]any, len(arr))
-			for i, v := range arr {
-				out[i] = r.defaultValue(t["items"], v, ns)
+			x, err := fp.plan(in[fp.writer])
+			if err != nil {
+				return nil, err
 			}
-			return out
-		case "map":
-			dm, _ := def.(map[string]any)
-			out := map[string]any{}
-			for k, v := range dm {
-				out[k] = r.defaultValue(t["values"], v, ns)
+			out[fp.reader] = x
+		}
+		return out, nil
+	}, nil
+}
+
+// firstMatch finds the first reader branch a writer schema resolves to.
+func (rs *resolver) firstMatch(w *schema, branches []*schema, path string) (int, resolution) {
+	// An exact kind match is preferred over a promotion, as the spec's
+	// "first schema that matches" is read by Java and Python: a writer long
+	// picks a reader long before a reader double.
+	for pass := 0; pass < 2; pass++ {
+		for i, b := range branches {
+			if b.typ == "union" {
+				continue
 			}
-			return out
-		case "enum", "fixed":
-			s, _ := def.(string)
-			return s
-		case "long":
-			f, _ := def.(float64)
-			if t["logicalType"] == "timestamp-millis" {
-				return time.UnixMilli(int64(f)).UTC()
+			if pass == 0 && b.typ != w.typ {
+				continue
 			}
-			return int64(f)
-		default:
-			if prim, ok := t["type"].(string); ok {
-				return r.defaultValue(prim, def, ns)
+			if p, err := rs.compile(w, b, path); err == nil {
+				return i, p
 			}
 		}
 	}
-	return def
+	return -1, nil
+}
+
+// wrapIn puts a resolved value into the native form of a union branch.
+func wrapIn(branch *schema, p resolution) resolution {
+	if branch.typ == "null" {
+		return func(any) (any, error) { return nil, nil }
+	}
+	name := branchName(branch)
+	return func(v any) (any, error) {
+		x, err := p(v)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{name: x}, nil
+	}
+}
+
+// promotion reads one primitive as another, or reports that it cannot.
+func promotion(w, r *schema) (resolution, bool) {
+	wTime, rTime := w.logical == "timestamp-millis", r.logical == "timestamp-millis"
+	if w.typ == r.typ {
+		switch {
+		case w.typ == "long" && rTime && !wTime:
+			return func(v any) (any, error) {
+				n, _ := v.(int64)
+				return time.UnixMilli(n).UTC(), nil
+			}, true
+		case w.typ == "long" && wTime && !rTime:
+			return func(v any) (any, error) {
+				t, _ := v.(time.Time)
+				return t.UnixMilli(), nil
+			}, true
+		}
+		return identity, true
+	}
+	toFloat := func(v any) float64 {
+		switch n := v.(type) {
+		case int32:
+			return float64(n)
+		case int64:
+			return float64(n)
+		case float32:
+			return float64(n)
+		case time.Time:
+			return float64(n.UnixMilli())
+		}
+		return 0
+	}
+	switch w.typ + ">" + r.typ {
+	case "int>long":
+		if rTime {
+			return func(v any) (any, error) { n, _ := v.(int32); return time.UnixMilli(int64(n)).UTC(), nil }, true
+		}
+		return func(v any) (any, error) { n, _ := v.(int32); return int64(n), nil }, true
+	case "int>float", "long>float":
+		return func(v any) (any, error) { return float32(toFloat(v)), nil }, true
+	case "int>double", "long>double", "float>double":
+		return func(v any) (any, error) { return toFloat(v), nil }, true
+	case "string>bytes":
+		return func(v any) (any, error) { s, _ := v.(string); return []byte(s), nil }, true
+	case "bytes>string":
+		return func(v any) (any, error) { b, _ := v.([]byte); return string(b), nil }, true
+	}
+	return nil, false
+}
+
+func namesMatch(w, r *schema) bool {
+	if shortName(w.name) == shortName(r.name) {
+		return true
+	}
+	for _, a := range r.aliases {
+		if a == w.name || shortName(a) == shortName(w.name) {
+			return true
+		}
+	}
+	return false
 }
 
 // branchName is the key goavro uses for a union member in native form.
-func (r *resolver) branchName(s any, ns string) string {
-	switch t := s.(type) {
-	case string:
-		if _, ok := r.lookup(t, ns); ok && !strings.Contains(t, ".") && ns != "" {
-			return ns + "." + t
-		}
-		return t
-	case map[string]any:
-		if name, ok := t["name"].(string); ok {
-			full, _ := fullName(name, t, ns)
-			return full
-		}
-		typ, _ := t["type"].(string)
-		if lt, ok := t["logicalType"].(string); ok {
-			return typ + "." + lt
-		}
-		return typ
+func branchName(s *schema) string {
+	switch {
+	case s.name != "":
+		return s.name
+	case s.logical != "" && primitiveTypes[s.typ]:
+		return s.typ + "." + s.logical
 	}
-	return ""
+	return s.typ
 }
 
-func (r *resolver) lookup(name, ns string) (any, bool) {
-	if def, ok := r.named[name]; ok {
-		return def, true
+func unionMember(v any) (string, any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return "", nil, false
 	}
-	if ns != "" {
-		def, ok := r.named[ns+"."+name]
-		return def, ok
+	for k, x := range m {
+		return k, x, true
 	}
-	return nil, false
+	return "", nil, false
+}
+
+func describe(s *schema) string {
+	switch s.typ {
+	case "union":
+		names := make([]string, len(s.branches))
+		for i, b := range s.branches {
+			names[i] = branchName(b)
+		}
+		return fmt.Sprintf("union %v", names)
+	case "record", "enum", "fixed":
+		return s.typ + " " + s.name
+	}
+	if s.logical != "" {
+		return s.typ + " (" + s.logical + ")"
+	}
+	return s.typ
+}
+
+func orRecord(path string) string {
+	if path == "" {
+		return "the record"
+	}
+	return path
+}
+
+// defaultValue turns a field default, as JSON in the schema, into the
+// native form goavro would have decoded with the reader schema.
+func defaultValue(s *schema, def any) (any, error) {
+	switch s.typ {
+	case "union": // a union's default is of its first branch
+		if len(s.branches) == 0 {
+			return nil, errors.New("empty union")
+		}
+		first := s.branches[0]
+		if first.typ == "null" {
+			return nil, nil
+		}
+		v, err := defaultValue(first, def)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{branchName(first): v}, nil
+	case "null":
+		return nil, nil
+	case "boolean":
+		b, ok := def.(bool)
+		if !ok {
+			return nil, fmt.Errorf("%v is not a boolean", def)
+		}
+		return b, nil
+	case "int", "long", "float", "double":
+		n, ok := def.(json.Number)
+		if !ok {
+			return nil, fmt.Errorf("%v is not a number", def)
+		}
+		switch s.typ {
+		case "int":
+			i, err := n.Int64()
+			return int32(i), err
+		case "long":
+			i, err := n.Int64()
+			if s.logical == "timestamp-millis" {
+				return time.UnixMilli(i).UTC(), err
+			}
+			return i, err
+		case "float":
+			f, err := n.Float64()
+			return float32(f), err
+		}
+		return n.Float64()
+	case "string", "enum":
+		str, ok := def.(string)
+		if !ok {
+			return nil, fmt.Errorf("%v is not a string", def)
+		}
+		return str, nil
+	case "bytes", "fixed":
+		str, ok := def.(string)
+		if !ok {
+			return nil, fmt.Errorf("%v is not a string of bytes", def)
+		}
+		// JSON defaults of bytes map code points 0-255 to bytes.
+		out := make([]byte, 0, len(str))
+		for _, r := range str {
+			out = append(out, byte(r))
+		}
+		return out, nil
+	case "array":
+		arr, ok := def.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%v is not an array", def)
+		}
+		out := make([]any, len(arr))
+		for i, x := range arr {
+			v, err := defaultValue(s.items, x)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+		}
+		return out, nil
+	case "map":
+		m, ok := def.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%v is not an object", def)
+		}
+		out := make(map[string]any, len(m))
+		for k, x := range m {
+			v, err := defaultValue(s.values, x)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = v
+		}
+		return out, nil
+	case "record":
+		m, ok := def.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%v is not an object", def)
+		}
+		out := make(map[string]any, len(s.fields))
+		for _, f := range s.fields {
+			x, ok := m[f.name]
+			if !ok {
+				if !f.hasDef {
+					return nil, fmt.Errorf("default of %s lacks field %s", s.name, f.name)
+				}
+				x = f.def
+			}
+			v, err := defaultValue(f.typ, x)
+			if err != nil {
+				return nil, err
+			}
+			out[f.name] = v
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no default for type %s", s.typ)
+}
+
+// cloneDefault copies a default so that records never share mutable values.
+func cloneDefault(v any) any {
+	switch t := v.(type) {
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = cloneDefault(x)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = cloneDefault(x)
+		}
+		return out
+	case []byte:
+		return append([]byte(nil), t...)
+	}
+	return v
 }

@@ -12,8 +12,11 @@ type Event interface {
 	Key() string
 	// Header returns the fields every event carries.
 	Header() *Envelope
-	// Validate reports every field-level problem at once.
+	// Validate reports every field-level problem at once, with
+	// DefaultLimits at the current time.
 	Validate() error
+	// ValidateWith is Validate with given limits and time.
+	ValidateWith(l Limits, now time.Time) error
 }
 
 // Envelope is carried by every event.
