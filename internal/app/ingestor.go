@@ -107,15 +107,15 @@ func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg 
 	if ingested != nil {
 		ingested(ing)
 	}
-	return runServing(ctx, c.HTTPAddr, reg, ing.Ready, log, ing.Run)
+	return runServing(ctx, c.HTTPAddr, reg, httpserve.Probes{Healthy: ing.Healthy, Ready: ing.Ready}, log, ing.Run)
 }
 
 // runServing runs a component, with /metrics, /healthz and /readyz on addr
 // unless it is empty, until ctx ends or either fails.
-func runServing(ctx context.Context, addr string, reg *prometheus.Registry, ready func() bool, log zerolog.Logger, run func(context.Context) error) error {
+func runServing(ctx context.Context, addr string, reg *prometheus.Registry, probes httpserve.Probes, log zerolog.Logger, run func(context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if addr != "" {
-		g.Go(func() error { return httpserve.Serve(gctx, addr, reg, ready, log) })
+		g.Go(func() error { return httpserve.Serve(gctx, addr, reg, probes, log) })
 	}
 	g.Go(func() error { return run(gctx) })
 	return g.Wait()

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/meshpulse/meshpulse/internal/httpserve"
 	"github.com/meshpulse/meshpulse/internal/kafka"
 	"github.com/meshpulse/meshpulse/internal/score"
 	"github.com/meshpulse/meshpulse/internal/scorer"
@@ -80,5 +81,5 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 	if started != nil {
 		started(sc)
 	}
-	return runServing(ctx, c.HTTPAddr, reg, func() bool { return len(sc.Owned()) > 0 }, log, sc.Run)
+	return runServing(ctx, c.HTTPAddr, reg, httpserve.Probes{Ready: func() bool { return len(sc.Owned()) > 0 }}, log, sc.Run)
 }

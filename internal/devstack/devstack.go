@@ -212,7 +212,7 @@ func report(ctx context.Context, sc store.Config, every time.Duration, ing *inge
 func Summary(ctx context.Context, conn driver.Conn, db string) (string, error) {
 	q := fmt.Sprintf(`SELECT
   (SELECT count() FROM %[1]s.products FINAL),
-  (SELECT count() FROM %[1]s.datasets FINAL),
+  (SELECT count() FROM %[1]s.datasets),
   (SELECT count() FROM %[1]s.lineage_runs FINAL),
   (SELECT count() FROM %[1]s.lineage_edges FINAL),
   (SELECT count() FROM %[1]s.usage_events FINAL),

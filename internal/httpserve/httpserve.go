@@ -1,6 +1,6 @@
 // Package httpserve serves the operational endpoints of a meshpulse
-// process: /metrics (Prometheus), /healthz (alive) and /readyz (ready to
-// work).
+// process: /metrics (Prometheus), /healthz (making progress: a liveness
+// probe restarts a replica that says no) and /readyz (ready to work).
 package httpserve
 
 import (
@@ -15,13 +15,29 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Serve listens on addr until ctx ends. ready reports readiness.
-func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready func() bool, log zerolog.Logger) error {
+// Probes are what a component reports to /healthz and /readyz.
+type Probes struct {
+	// Healthy returns nil while the component makes progress, or why not.
+	Healthy func() error
+	// Ready reports whether it has started working.
+	Ready func() bool
+}
+
+// Serve listens on addr until ctx ends.
+func Serve(ctx context.Context, addr string, reg *prometheus.Registry, p Probes, log zerolog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if p.Healthy != nil {
+			if err := p.Healthy(); err != nil {
+				http.Error(w, "unhealthy: "+err.Error()+"\n", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
+		if !p.Ready() {
 			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
 			return
 		}

@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshpulse/meshpulse/internal/kafka"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
@@ -20,7 +20,7 @@ import (
 // Writer stores batches; store.Writer is the real one.
 type Writer interface {
 	Insert(ctx context.Context, parts []*store.Batch) error
-	DatasetOwners(ctx context.Context) (map[string]string, error)
+	DatasetOwners(ctx context.Context) (map[string]store.Claim, error)
 }
 
 // Ingestor consumes the inbound topics into ClickHouse.
@@ -32,62 +32,35 @@ type Ingestor struct {
 	owners *Owners
 	log    zerolog.Logger
 	m      *Metrics
+	health *health
 
-	// flushCtx outlives the Run context by ShutdownGrace, so that the batch
-	// in flight at shutdown can still be finished.
-	flushCtx    context.Context
-	flushCancel context.CancelFunc
+	// flushBase outlives the Run context by ShutdownGrace, so that the
+	// batch in flight at shutdown can still be finished.
+	flushBase context.Context
+
+	gen      atomic.Uint64 // group generation; bumped by every revoke and loss
+	commitMu sync.Mutex    // a commit and the end of a generation exclude each other
+	batchIDs atomic.Uint64
 
 	mu       sync.Mutex
-	pending  *pending
-	inflight chan struct{} // closed when the running flush ends; nil if none
-	ready    atomic.Bool
+	pending  *batch
+	inflight *inflight
+	assigned map[string][]int32
+	rewind   map[topicPartition]int64
+	paused   []string
+	abort    context.CancelFunc // cancels the decoding of the current poll
 
-	// stats for tests and the dev console
+	ready       atomic.Bool
 	storedTotal atomic.Int64
 	deadTotal   atomic.Int64
 }
 
-// pending is the buffer between polls and a flush.
-type pending struct {
-	parts   []*store.Batch
-	dead    []*kgo.Record
-	stored  map[events.Family]int
-	offsets map[string]map[int32]kgo.EpochOffset
-	rows    int
-	since   time.Time // when the first record arrived
+// inflight is the flush running in the background.
+type inflight struct {
+	b      *batch
+	cancel context.CancelFunc
+	done   chan struct{}
 }
-
-func newPending() *pending {
-	return &pending{stored: map[events.Family]int{}, offsets: map[string]map[int32]kgo.EpochOffset{}}
-}
-
-func (p *pending) add(o *polled) {
-	if p.rows == 0 && len(p.dead) == 0 && len(p.offsets) == 0 {
-		p.since = time.Now()
-	}
-	for _, b := range o.parts {
-		if b.Len() > 0 {
-			p.parts = append(p.parts, b)
-			p.rows += b.Len()
-		}
-	}
-	p.dead = append(p.dead, o.dead...)
-	for f, n := range o.stored {
-		p.stored[f] += n
-	}
-	for t, ps := range o.offsets {
-		if p.offsets[t] == nil {
-			p.offsets[t] = map[int32]kgo.EpochOffset{}
-		}
-		for part, off := range ps {
-			p.offsets[t][part] = off
-		}
-	}
-}
-
-func (p *pending) empty() bool { return len(p.offsets) == 0 }
-func (p *pending) size() int   { return p.rows + len(p.dead) }
 
 // New builds an ingestor. kafkaOpts carry brokers and authentication.
 func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, log zerolog.Logger, m *Metrics) (*Ingestor, error) {
@@ -97,23 +70,32 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	i := &Ingestor{cfg: cfg, codecs: codecs, writer: writer, owners: NewOwners(), log: log, m: m, pending: newPending()}
+	i := &Ingestor{cfg: cfg, codecs: codecs, writer: writer, owners: NewOwners(), log: log, m: m,
+		health: newHealth(cfg.StallTimeout), assigned: map[string][]int32{}, rewind: map[topicPartition]int64{}}
+	i.pending = i.newBatch()
 	opts := append(append([]kgo.Opt(nil), kafkaOpts...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.heartbeat()),
 		kgo.ConsumeTopics(events.InboundTopicPattern),
 		kgo.ConsumeRegex(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(i.onAssigned),
 		kgo.OnPartitionsRevoked(i.onRevoked),
 		kgo.OnPartitionsLost(i.onLost),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { i.abortPoll() }),
 		// New domains' topics are found within seconds, not the default 5 minutes.
 		kgo.MetadataMaxAge(10*time.Second),
 		// Fetched-but-unpolled data is part of the ingestor's memory: 16 MiB
 		// per fetch instead of franz-go's 50 MiB keeps it within budget.
 		kgo.FetchMaxBytes(16<<20),
+		kgo.FetchMaxPartitionBytes(max(int32(cfg.MaxRecordBytes)+(64<<10), 1<<20)),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// Dead letters are cut to DeadLetterMaxBytes before they are sent.
+		kgo.ProducerBatchMaxBytes(int32(max(cfg.DeadLetterMaxBytes+(64<<10), 1<<20))),
+		kafka.Logger(log),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -123,199 +105,215 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 	return i, nil
 }
 
+func (i *Ingestor) newBatch() *batch { return newBatch(i.batchIDs.Add(1), i.gen.Load()) }
+
 // Ready reports whether the ingestor has started consuming.
 func (i *Ingestor) Ready() bool { return i.ready.Load() }
 
 // Totals returns records stored and dead-lettered so far.
 func (i *Ingestor) Totals() (stored, dead int64) { return i.storedTotal.Load(), i.deadTotal.Load() }
 
-// Run consumes until ctx ends, then finishes (or abandons, uncommitted)
-// the batch in flight and leaves the group.
+// Run consumes until ctx ends, then finishes the batch in flight within
+// ShutdownGrace (or leaves it uncommitted) and leaves the group.
 func (i *Ingestor) Run(ctx context.Context) error {
-	i.flushCtx, i.flushCancel = context.WithCancel(context.WithoutCancel(ctx))
-	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(i.cfg.ShutdownGrace, i.flushCancel) })
-	defer stopGrace()
-	defer i.flushCancel()
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	i.flushBase = base
 
 	if err := i.loadOwners(ctx); err != nil {
 		i.log.Warn().Err(err).Msg("dataset ownership not loaded; refreshing later")
 	}
-	go i.refreshOwners(ctx)
+	bg, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	go i.refreshOwners(bg)
+	go i.watchLag(bg, 5*time.Second)
 	i.ready.Store(true)
 	i.log.Info().Str("group", i.cfg.Group).Str("topics", events.InboundTopicPattern).Msg("ingestor consuming")
 
 	for ctx.Err() == nil {
-		pollCtx, cancel := context.WithTimeout(ctx, i.untilFlush())
-		fetches := i.client.PollRecords(pollCtx, i.cfg.MaxPollRecords)
-		cancel()
-		if fetches.IsClientClosed() {
-			return errors.New("kafka client closed")
+		if err := i.pollOnce(ctx); err != nil {
+			return err
 		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				i.log.Error().Err(err).Str("topic", t).Int32("partition", p).Msg("fetch error")
-			}
-		})
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if n := len(p.Records); n > 0 {
-				i.m.lag.WithLabelValues(p.Topic, partitionLabel(p.Partition)).Set(float64(p.HighWatermark - p.Records[n-1].Offset - 1))
-			}
-		})
-		if recs := fetches.Records(); len(recs) > 0 {
-			out := i.process(ctx, recs)
-			i.mu.Lock()
-			i.pending.add(out)
-			i.mu.Unlock()
-		}
-		if i.flushDue() {
-			i.startFlush()
-		}
-		i.client.AllowRebalance()
 	}
+	return i.shutdown(cancelBase)
+}
 
-	i.log.Info().Msg("ingestor stopping: finishing the batch in flight")
-	i.flushAll()
-	i.client.Close()
+// pollOnce is one turn of the loop: poll, decode into the pending buffer,
+// start a flush when one is due, pause fetching while the buffer is full,
+// and let a waiting rebalance through.
+func (i *Ingestor) pollOnce(ctx context.Context) error {
+	defer i.client.AllowRebalance()
+	pollCtx, cancel := context.WithTimeout(ctx, i.pollTimeout())
+	fetches := i.client.PollRecords(pollCtx, i.cfg.MaxPollRecords)
+	cancel()
+	if fetches.IsClientClosed() {
+		return errors.New("kafka client closed")
+	}
+	fetches.EachError(i.fetchError)
+	recs := i.applyRewinds(fetches.Records())
+	if len(recs) > 0 {
+		pctx, abort := context.WithCancel(ctx)
+		i.mu.Lock()
+		i.abort = abort
+		i.mu.Unlock()
+		out, ok := i.process(pctx, recs)
+		i.mu.Lock()
+		i.abort = nil
+		i.mu.Unlock()
+		abort()
+		if !ok {
+			// Decoding waited on an outage (the schema registry) and a
+			// rebalance or shutdown came: nothing of this poll is kept, and
+			// its partitions are read again from its first record.
+			i.rewindPoll(recs)
+			return nil
+		}
+		i.mu.Lock()
+		i.pending.add(out)
+		i.mu.Unlock()
+		i.owners.Propose(i.pending.id, out.claims)
+	}
+	i.maybeFlush()
 	return nil
 }
 
-// untilFlush bounds a poll so a non-empty buffer is flushed on time.
-func (i *Ingestor) untilFlush() time.Duration {
+// pollTimeout bounds a poll so a due flush starts on time.
+func (i *Ingestor) pollTimeout() time.Duration {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.pending.empty() {
+	switch {
+	case len(i.paused) > 0:
+		return 50 * time.Millisecond
+	case i.pending.empty():
 		return time.Second
 	}
 	return max(time.Until(i.pending.since.Add(i.cfg.FlushInterval)), time.Millisecond)
 }
 
-func (i *Ingestor) flushDue() bool {
+// maybeFlush starts a flush when one is due and none is running; with one
+// running and the buffer full, it pauses fetching (the loop keeps polling,
+// so the member keeps its place in the group) until that flush ends.
+func (i *Ingestor) maybeFlush() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return !i.pending.empty() && (i.pending.size() >= i.cfg.BatchRows || time.Since(i.pending.since) >= i.cfg.FlushInterval)
-}
-
-// startFlush hands the buffer to a background flush, so the next poll is
-// decoded while this batch is inserted. Only one flush runs at a time: that
-// keeps commits in order and memory at two batches.
-func (i *Ingestor) startFlush() {
-	i.waitInflight()
-	i.mu.Lock()
+	busy := i.inflight != nil
+	if busy {
+		select {
+		case <-i.inflight.done:
+			busy, i.inflight = false, nil
+		default:
+		}
+	}
+	full := i.pending.size() >= i.cfg.BatchRows
+	due := !i.pending.empty() && (full || time.Since(i.pending.since) >= i.cfg.FlushInterval)
+	switch {
+	case busy && full && len(i.paused) == 0:
+		i.paused = i.client.PauseFetchTopics(i.client.GetConsumeTopics()...)
+		i.m.paused.Set(1)
+	case !busy && len(i.paused) > 0:
+		i.client.ResumeFetchTopics(i.paused...)
+		i.paused = nil
+		i.m.paused.Set(0)
+	}
+	if busy || !due {
+		return
+	}
 	b := i.pending
-	i.pending = newPending()
-	done := make(chan struct{})
-	i.inflight = done
-	i.mu.Unlock()
+	i.pending = i.newBatch()
+	ctx, cancel := context.WithCancel(i.flushBase)
+	fl := &inflight{b: b, cancel: cancel, done: make(chan struct{})}
+	i.inflight = fl
 	go func() {
-		defer close(done)
-		i.flush(i.flushCtx, b)
+		defer close(fl.done)
+		defer cancel()
+		if err := i.flush(ctx, b); err != nil {
+			i.log.Warn().Err(err).Int("rows", b.rows).Int("dead_letters", len(b.dead)).
+				Msg("batch not committed; its records will be read again")
+		}
 	}()
 }
 
-// flushAll waits for the running flush and flushes the buffer synchronously.
-func (i *Ingestor) flushAll() {
-	i.waitInflight()
+// waitInflight waits for the running flush, within ctx.
+func (i *Ingestor) waitInflight(ctx context.Context) error {
 	i.mu.Lock()
-	b := i.pending
-	i.pending = newPending()
+	fl := i.inflight
 	i.mu.Unlock()
-	i.flush(i.flushCtx, b)
+	if fl == nil {
+		return nil
+	}
+	select {
+	case <-fl.done:
+		i.mu.Lock()
+		if i.inflight == fl {
+			i.inflight = nil
+		}
+		i.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush in flight not done: %w", ctx.Err())
+	}
 }
 
-func (i *Ingestor) waitInflight() {
+// abortPoll stops the decoding of the current poll (a rebalance is waiting).
+func (i *Ingestor) abortPoll() {
 	i.mu.Lock()
-	ch := i.inflight
+	defer i.mu.Unlock()
+	if i.abort != nil {
+		i.abort()
+	}
+}
+
+// rewindPoll makes the partitions of an abandoned poll start again from the
+// poll's first record.
+func (i *Ingestor) rewindPoll(recs []*kgo.Record) {
+	i.mu.Lock()
+	for _, r := range recs {
+		tp := topicPartition{r.Topic, r.Partition}
+		if at, ok := i.rewind[tp]; !ok || r.Offset < at {
+			i.rewind[tp] = r.Offset
+		}
+	}
 	i.mu.Unlock()
-	if ch != nil {
-		<-ch
-	}
+	i.applyRewinds(nil)
 }
 
-// flush stores one batch: dead letters, then rows, then the offsets. Each
-// step is retried until it succeeds or ctx ends; if ctx ends first, nothing
-// is committed and the records are consumed again after a restart.
-func (i *Ingestor) flush(ctx context.Context, b *pending) {
-	if b.empty() {
-		return
+// shutdown finishes the flush in flight and the buffer within the grace,
+// then leaves the group; the grace bounds the whole of it.
+func (i *Ingestor) shutdown(cancelBase context.CancelFunc) error {
+	deadline := time.Now().Add(i.cfg.ShutdownGrace)
+	i.log.Info().Dur("grace", i.cfg.ShutdownGrace).Msg("ingestor stopping: finishing the batch in flight")
+	ctx, cancel := context.WithDeadline(i.flushBase, deadline)
+	if err := i.finish(ctx); err != nil {
+		i.log.Warn().Err(err).Msg("shutdown grace ended before the buffer was stored; left uncommitted, it will be read again")
 	}
-	start := time.Now()
-	if len(b.dead) > 0 {
-		if err := retry(ctx, i.log, i.m, "dead_letter", func() error {
-			return i.client.ProduceSync(ctx, b.dead...).FirstErr()
-		}); err != nil {
-			i.log.Warn().Err(err).Int("dead_letters", len(b.dead)).Msg("batch abandoned before dead letters were written; not committed")
-			return
-		}
-	}
-	if b.rows > 0 {
-		if err := retry(ctx, i.log, i.m, "insert", func() error { return i.writer.Insert(ctx, b.parts) }); err != nil {
-			i.log.Warn().Err(err).Int("rows", b.rows).Msg("batch abandoned before it was stored; not committed")
-			return
-		}
-	}
-	i.m.insertSeconds.Observe(time.Since(start).Seconds())
-	if err := retry(ctx, i.log, i.m, "commit", func() error { return i.commit(ctx, b.offsets) }); err != nil {
-		i.log.Warn().Err(err).Msg("stored batch not committed; it will be replayed and deduplicated")
-		return
-	}
-	var stored int
-	for f, n := range b.stored {
-		i.m.records.WithLabelValues(string(f), "stored").Add(float64(n))
-		stored += n
-	}
-	for _, r := range b.dead {
-		reason := headerValue(r, HeaderReason)
-		i.m.deadLetters.WithLabelValues(reason).Inc()
-		i.log.Warn().Str("reason", reason).Str("topic", headerValue(r, HeaderTopic)).
-			Str("offset", headerValue(r, HeaderOffset)).Str("error", headerValue(r, HeaderError)).Msg("dead-lettered")
-	}
-	i.storedTotal.Add(int64(stored))
-	i.deadTotal.Add(int64(len(b.dead)))
-	i.m.flushRows.Observe(float64(stored + len(b.dead)))
-	i.log.Debug().Int("stored", stored).Int("dead_letters", len(b.dead)).Dur("took", time.Since(start)).Msg("flushed")
-}
-
-func (i *Ingestor) commit(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
-	var cerr error
-	i.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			cerr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
-					cerr = fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, e)
-				}
-			}
-		}
-	})
-	if cerr != nil {
-		return cerr
-	}
-	for t, ps := range offsets {
-		for p, o := range ps {
-			i.m.committed.WithLabelValues(t, partitionLabel(p)).Set(float64(o.Offset))
-		}
+	cancel()
+	cancelBase()
+	// Leaving the group hands the partitions over at once instead of after
+	// the session timeout; it is bounded by what is left of the grace.
+	closed := make(chan struct{})
+	go func() {
+		i.client.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(max(time.Until(deadline), time.Second)):
+		i.log.Warn().Msg("leaving the group did not finish within the shutdown grace")
 	}
 	return nil
 }
 
-// onRevoked runs when partitions move to another replica: everything
-// buffered is stored and committed first, so the new owner starts after it.
-func (i *Ingestor) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	i.log.Info().Interface("revoked", revoked).Msg("partitions revoked; flushing")
-	i.flushAll()
-}
-
-// onLost runs when the group session expired: the partitions may already
-// be consumed elsewhere, so the buffer is dropped, not committed.
-func (i *Ingestor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	i.log.Warn().Interface("lost", lost).Msg("partitions lost; dropping the uncommitted buffer")
-	i.waitInflight()
-	i.mu.Lock()
-	i.pending = newPending()
-	i.mu.Unlock()
+func (i *Ingestor) fetchError(topic string, p int32, err error) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		i.log.Error().Err(err).Str("topic", topic).Msg("topic does not exist; create it with: meshpulse migrate -kafka … -clickhouse … -domains <domain>")
+	case authorizationError(err):
+		i.log.Error().Err(err).Str("topic", topic).Str("group", i.cfg.Group).
+			Msg("not authorised: the ingestor's principal needs Read and Describe on mesh.* topics and Read on its group")
+	default:
+		i.log.Error().Err(err).Str("topic", topic).Int32("partition", p).Msg("fetch error")
+	}
 }
 
 func (i *Ingestor) loadOwners(ctx context.Context) error {
@@ -323,7 +321,7 @@ func (i *Ingestor) loadOwners(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	i.owners.Merge(stored)
+	i.owners.Load(stored)
 	return nil
 }
 
@@ -340,35 +338,4 @@ func (i *Ingestor) refreshOwners(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// retry runs fn with exponential backoff until it succeeds or ctx ends.
-func retry(ctx context.Context, log zerolog.Logger, m *Metrics, stage string, fn func() error) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		m.flushErrors.WithLabelValues(stage).Inc()
-		log.Error().Err(err).Str("stage", stage).Dur("retry_in", backoff).Msg("flush failed; retrying")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-func headerValue(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }

@@ -14,7 +14,8 @@ type Metrics struct {
 	insertSeconds prometheus.Histogram
 	flushErrors   *prometheus.CounterVec // by stage
 	committed     *prometheus.GaugeVec   // next offset committed, by topic and partition
-	lag           *prometheus.GaugeVec   // records behind the high watermark
+	lag           *prometheus.GaugeVec   // records between the committed offset and the end
+	paused        prometheus.Gauge       // 1 while fetching is paused for a slow sink
 }
 
 // NewMetrics registers the ingest metrics on reg (nil: a private registry).
@@ -44,10 +45,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "meshpulse_ingest_committed_offset", Help: "Next offset committed, by topic and partition.",
 		}, []string{"topic", "partition"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "meshpulse_ingest_consumer_lag", Help: "Records between the last polled offset and the high watermark.",
+			Name: "meshpulse_ingest_consumer_lag", Help: "Records between the group's committed offset and the end of each partition this replica holds.",
 		}, []string{"topic", "partition"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meshpulse_ingest_fetch_paused", Help: "1 while fetching is paused because the buffer is full and a flush is in flight.",
+		}),
 	}
-	reg.MustRegister(m.records, m.deadLetters, m.flushRows, m.insertSeconds, m.flushErrors, m.committed, m.lag)
+	reg.MustRegister(m.records, m.deadLetters, m.flushRows, m.insertSeconds, m.flushErrors, m.committed, m.lag, m.paused)
 	return m
 }
 

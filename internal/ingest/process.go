@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"time"
 
@@ -13,131 +12,136 @@ import (
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
-// Dead-letter headers. The record keeps its original key, value and headers.
-const (
-	HeaderReason    = "mesh.dlq.reason"
-	HeaderError     = "mesh.dlq.error"
-	HeaderTopic     = "mesh.dlq.topic"
-	HeaderPartition = "mesh.dlq.partition"
-	HeaderOffset    = "mesh.dlq.offset"
-	HeaderTime      = "mesh.dlq.time"
-)
+// ReasonRecordTooLarge refuses a record larger than MaxRecordBytes unread.
+const ReasonRecordTooLarge = "record_too_large"
 
 // decoded is one record after the parallel decode step.
 type decoded struct {
 	ev      events.Event
 	emitter string
 	ref     *refusal
-}
-
-// polled is what one poll produced: rows per worker, dead letters, and the
-// offsets to commit once they are stored.
-type polled struct {
-	parts   []*store.Batch
-	dead    []*kgo.Record
-	stored  map[events.Family]int
-	offsets map[string]map[int32]kgo.EpochOffset
+	owner   string
+	retry   bool // decoding waited on an outage and was abandoned
 }
 
 // process turns polled records into rows and dead letters. Decoding and
 // normalising run on all workers; metadata is authorised in record order
-// first, because it changes who owns which dataset for the records after it.
-func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) *polled {
+// first, because it changes who owns which dataset for the records after
+// it. It reports false when ctx ended while decoding waited on an outage
+// (the schema registry): then nothing of the poll may be kept.
+func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bool) {
+	now := time.Now()
 	dec := make([]decoded, len(recs))
 	i.parallel(len(recs), func(_, lo, hi int) {
 		for j := lo; j < hi; j++ {
-			dec[j] = i.decode(ctx, recs[j])
+			dec[j] = i.decode(ctx, recs[j], now)
 		}
 	})
-
 	for j := range dec {
-		if md, ok := dec[j].ev.(*events.ProductMetadata); ok && dec[j].ref == nil {
-			if _, ref := authorise(dec[j].emitter, md, i.owners); ref != nil {
-				dec[j].ref = ref
-				continue
+		if dec[j].retry {
+			return nil, false
+		}
+	}
+
+	out := &polled{counts: map[events.Family]int{}, first: map[topicPartition]int64{}, next: map[topicPartition]kgo.EpochOffset{}}
+	// Claims made earlier in this poll count for the records after them.
+	owners := &pollOwners{base: i.owners, claimed: map[string]string{}}
+	for j := range dec {
+		md, ok := dec[j].ev.(*events.ProductMetadata)
+		if !ok || dec[j].ref != nil {
+			continue
+		}
+		if _, ref := authorise(dec[j].emitter, md, owners); ref != nil {
+			dec[j].ref = ref
+			continue
+		}
+		for _, o := range md.Outputs {
+			if owners.Owner(o.DatasetURN) == "" {
+				owners.claimed[o.DatasetURN] = md.Domain
 			}
-			outs := make([]string, len(md.Outputs))
-			for k, o := range md.Outputs {
-				outs[k] = o.DatasetURN
-			}
-			i.owners.Claim(md.Domain, outs)
+			out.claims = append(out.claims, store.ClaimOf(md, o.DatasetURN))
 		}
 	}
 
 	n := i.cfg.workers()
-	out := &polled{parts: make([]*store.Batch, n), stored: map[events.Family]int{}}
-	dead := make([][]*kgo.Record, n)
-	stored := make([]map[events.Family]int, n)
+	out.parts = make([]*store.Batch, n)
+	dead := make([][]deadItem, n)
+	stored := make([][]accepted, n)
+	counts := make([]map[events.Family]int, n)
 	i.parallel(len(recs), func(w, lo, hi int) {
 		b := &store.Batch{}
 		st := map[events.Family]int{}
 		for j := lo; j < hi; j++ {
 			d := &dec[j]
 			if d.ref == nil {
-				d.ref = add(b, d, i.owners)
+				if _, isMeta := d.ev.(*events.ProductMetadata); !isMeta {
+					d.owner, d.ref = authorise(d.emitter, d.ev, owners)
+				}
 			}
 			if d.ref != nil {
-				dead[w] = append(dead[w], deadLetter(recs[j], d.ref))
+				dead[w] = append(dead[w], deadItem{rec: recs[j], ref: d.ref})
 				continue
 			}
+			addRows(b, d.ev, d.owner)
+			stored[w] = append(stored[w], accepted{rec: recs[j], ev: d.ev, owner: d.owner})
 			st[d.ev.Family()]++
 		}
-		out.parts[w], stored[w] = b, st
+		out.parts[w], counts[w] = b, st
 	})
 	for w := range n {
 		out.dead = append(out.dead, dead[w]...)
-		for f, c := range stored[w] {
-			out.stored[f] += c
+		out.stored = append(out.stored, stored[w]...)
+		for f, c := range counts[w] {
+			out.counts[f] += c
 		}
 	}
-	out.offsets = map[string]map[int32]kgo.EpochOffset{}
 	for _, r := range recs {
-		p := out.offsets[r.Topic]
-		if p == nil {
-			p = map[int32]kgo.EpochOffset{}
-			out.offsets[r.Topic] = p
+		tp := topicPartition{r.Topic, r.Partition}
+		if _, ok := out.first[tp]; !ok {
+			out.first[tp] = r.Offset
 		}
-		p[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+		out.next[tp] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 	}
-	return out
+	return out, true
 }
 
-// add authorises a decoded event and appends its rows.
-func add(b *store.Batch, d *decoded, owners ownerLookup) *refusal {
-	if md, ok := d.ev.(*events.ProductMetadata); ok {
-		b.AddMetadata(md) // authorised in record order by process
-		return nil
+// pollOwners is Owners with the claims made earlier in the same poll.
+type pollOwners struct {
+	base    *Owners
+	claimed map[string]string // written before the parallel step, then only read
+}
+
+func (p *pollOwners) Owner(ds string) string {
+	if o := p.base.Owner(ds); o != "" {
+		return o
 	}
-	owner, ref := authorise(d.emitter, d.ev, owners)
-	if ref != nil {
-		return ref
-	}
-	switch e := d.ev.(type) {
-	case *events.LineageRun:
-		b.AddLineage(e)
-	case *events.UsageEvent:
-		b.AddUsage(e, owner)
-	case *events.QualityResult:
-		b.AddQuality(e, owner)
-	}
-	return nil
+	return p.claimed[ds]
 }
 
 // decode reads and validates one record. A schema registry that does not
-// answer is retried here rather than dead-lettering good records.
-func (i *Ingestor) decode(ctx context.Context, r *kgo.Record) decoded {
+// answer is retried here rather than dead-lettering good records; if ctx
+// ends first the record is marked for a retry, never refused.
+func (i *Ingestor) decode(ctx context.Context, r *kgo.Record, now time.Time) decoded {
 	emitter, family, err := events.ParseTopic(r.Topic)
 	if err != nil {
 		return decoded{ref: refuse(ReasonWrongFamily, "%v", err)}
 	}
+	if len(r.Value) > i.cfg.MaxRecordBytes {
+		return decoded{emitter: emitter, ref: refuse(ReasonRecordTooLarge, "record of %d bytes is larger than the limit of %d", len(r.Value), i.cfg.MaxRecordBytes)}
+	}
 	var ev events.Event
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		ev, err = i.codecs.Decode(ctx, r.Value)
-		if err == nil || !events.IsTemporary(err) || ctx.Err() != nil {
+		if err == nil || !events.IsTemporary(err) {
 			break
 		}
+		i.health.failing("decode", err)
 		i.log.Warn().Err(err).Msg("schema registry lookup failed; retrying")
-		time.Sleep(backoff)
+		select {
+		case <-ctx.Done():
+			return decoded{retry: true}
+		case <-time.After(backoff):
+		}
 	}
 	if err != nil {
 		var de *events.DecodeError
@@ -149,7 +153,7 @@ func (i *Ingestor) decode(ctx context.Context, r *kgo.Record) decoded {
 	if ev.Family() != family {
 		return decoded{emitter: emitter, ref: refuse(ReasonWrongFamily, "a %s event on %s topic %s", ev.Family(), family, r.Topic)}
 	}
-	if err := ev.Validate(); err != nil {
+	if err := ev.ValidateWith(i.cfg.Limits, now); err != nil {
 		reason := events.ReasonInvalidEvent
 		var ve *events.ValidationError
 		if errors.As(err, &ve) {
@@ -158,19 +162,6 @@ func (i *Ingestor) decode(ctx context.Context, r *kgo.Record) decoded {
 		return decoded{emitter: emitter, ref: refuse(reason, "%v", err)}
 	}
 	return decoded{ev: ev, emitter: emitter}
-}
-
-// deadLetter wraps the original record for mesh.deadletter.
-func deadLetter(r *kgo.Record, ref *refusal) *kgo.Record {
-	headers := append(append([]kgo.RecordHeader(nil), r.Headers...),
-		kgo.RecordHeader{Key: HeaderReason, Value: []byte(ref.reason)},
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(ref.msg)},
-		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-	)
-	return &kgo.Record{Topic: events.TopicDeadLetter, Key: r.Key, Value: r.Value, Headers: headers}
 }
 
 // parallel splits [0, n) into one contiguous range per worker.

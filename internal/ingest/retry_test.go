@@ -40,7 +40,7 @@ func (w *flakyWriter) Insert(_ context.Context, parts []*store.Batch) error {
 	return nil
 }
 
-func (w *flakyWriter) DatasetOwners(context.Context) (map[string]string, error) { return nil, nil }
+func (w *flakyWriter) DatasetOwners(context.Context) (map[string]store.Claim, error) { return nil, nil }
 
 func (w *flakyWriter) state() (attempts, rows int) {
 	w.mu.Lock()

@@ -23,7 +23,7 @@ const (
 FROM {db}.products FINAL`
 
 	queryDatasets = `SELECT dataset_urn, product_urn, schema_ref, field_names, field_descriptions, field_classifications, field_pii
-FROM {db}.datasets FINAL`
+FROM {db}.datasets`
 
 	queryChecks = `SELECT dataset_urn, check_name, argMax(status, event_time_ms) AS status, argMax(severity, event_time_ms) AS severity
 FROM {db}.quality_results

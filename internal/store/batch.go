@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 type Batch struct {
 	products     productRows
 	datasets     datasetRows
+	claims       claimRows
 	lineageRuns  lineageRunRows
 	lineageEdges lineageEdgeRows
 	usage        usageRows
@@ -25,13 +27,13 @@ type Batch struct {
 
 // Len is the number of rows across all tables.
 func (b *Batch) Len() int {
-	return len(b.products.urn) + len(b.datasets.urn) + len(b.lineageRuns.jobURN) +
+	return len(b.products.urn) + len(b.datasets.urn) + len(b.claims.dataset) + len(b.lineageRuns.jobURN) +
 		len(b.lineageEdges.input) + len(b.usage.eventID) + len(b.quality.eventID)
 }
 
 // tables lists each table with its rows, in insert order.
 func (b *Batch) tables() []tableRows {
-	return []tableRows{&b.products, &b.datasets, &b.lineageRuns, &b.lineageEdges, &b.usage, &b.quality}
+	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.usage, &b.quality}
 }
 
 // tableRows is one table's columns.
@@ -44,7 +46,8 @@ type tableRows interface {
 
 func dt(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
-// AddMetadata normalises a product declaration into products and datasets.
+// AddMetadata normalises a product declaration into products, the
+// declarations of its output datasets and its claims on them.
 func (b *Batch) AddMetadata(ev *events.ProductMetadata) {
 	p := &b.products
 	var outs []string
@@ -94,7 +97,29 @@ func (b *Batch) AddMetadata(ev *events.ProductMetadata) {
 		d.fieldClasses = append(d.fieldClasses, classes)
 		d.fieldPII = append(d.fieldPII, pii)
 		d.env.add(&ev.Envelope)
+		b.claims.add(ClaimOf(ev, o.DatasetURN))
 	}
+}
+
+// Claim is a product's claim on a dataset: its declaration as an output.
+type Claim struct {
+	Dataset, Domain, Product string
+	AtMs                     int64 // event time of the declaration
+	EventID                  string
+}
+
+// ClaimOf is the claim a declaration makes on one of its outputs.
+func ClaimOf(ev *events.ProductMetadata, dataset string) Claim {
+	return Claim{Dataset: dataset, Domain: ev.Domain, Product: ev.ProductURN, AtMs: ev.EventTime.UnixMilli(), EventID: ev.EventID}
+}
+
+// Before orders claims on a dataset: the earlier declaration wins, then
+// the smaller event id, so every replica resolves a conflict alike.
+func (c Claim) Before(o Claim) bool {
+	if c.AtMs != o.AtMs {
+		return c.AtMs < o.AtMs
+	}
+	return c.EventID < o.EventID
 }
 
 // AddLineage normalises a run event into lineage_runs and lineage_edges.
@@ -229,7 +254,7 @@ type datasetRows struct {
 	env                                                       envelopeCols
 }
 
-func (r *datasetRows) table() string { return "datasets" }
+func (r *datasetRows) table() string { return "dataset_declarations" }
 func (r *datasetRows) len() int      { return len(r.urn) }
 func (r *datasetRows) columns() []string {
 	return []string{"dataset_urn", "product_urn", "domain", "platform", "description", "schema_ref",
@@ -239,6 +264,30 @@ func (r *datasetRows) columns() []string {
 func (r *datasetRows) data() []any {
 	return []any{r.urn, r.productURN, r.domain, r.platform, r.description, r.schemaRef, r.fieldNames,
 		r.fieldTypes, r.fieldDescs, r.fieldClasses, r.fieldPII, r.env.eventID, r.env.eventTime, r.env.eventTimeMs}
+}
+
+type claimRows struct {
+	dataset, domain, product, eventID []string
+	at                                []time.Time
+	atMs                              []int64
+}
+
+func (r *claimRows) add(c Claim) {
+	r.dataset = append(r.dataset, c.Dataset)
+	r.domain = append(r.domain, c.Domain)
+	r.product = append(r.product, c.Product)
+	r.at = append(r.at, dt(time.UnixMilli(c.AtMs)))
+	r.atMs = append(r.atMs, c.AtMs)
+	r.eventID = append(r.eventID, c.EventID)
+}
+
+func (r *claimRows) table() string { return "dataset_claims" }
+func (r *claimRows) len() int      { return len(r.dataset) }
+func (r *claimRows) columns() []string {
+	return []string{"dataset_urn", "domain", "product_urn", "claimed_at", "claimed_at_ms", "event_id"}
+}
+func (r *claimRows) data() []any {
+	return []any{r.dataset, r.domain, r.product, r.at, r.atMs, r.eventID}
 }
 
 type lineageRunRows struct {
@@ -319,6 +368,10 @@ func (r *qualityRows) data() []any {
 		r.checkType, r.status, r.severity, r.observed, r.threshold, r.message}
 }
 
+// ErrAppend marks a value the client could not put into its column: a data
+// error of the rows, not an outage.
+var ErrAppend = errors.New("append to column")
+
 // Writer inserts batches into one database.
 type Writer struct {
 	conn driver.Conn
@@ -369,7 +422,7 @@ func (w *Writer) insertTable(ctx context.Context, parts []*Batch, t, n int) (err
 		}
 		for i, col := range rows.data() {
 			if err := batch.Column(i).Append(col); err != nil {
-				return fmt.Errorf("append %s.%s: %w", rows.table(), rows.columns()[i], err)
+				return fmt.Errorf("%w %s.%s: %w", ErrAppend, rows.table(), rows.columns()[i], err)
 			}
 		}
 	}
@@ -379,21 +432,26 @@ func (w *Writer) insertTable(ctx context.Context, parts []*Batch, t, n int) (err
 	return nil
 }
 
-// DatasetOwners reads which domain declares each dataset, for the ingestor's
-// ownership checks.
-func (w *Writer) DatasetOwners(ctx context.Context) (map[string]string, error) {
-	rows, err := w.conn.Query(ctx, "SELECT dataset_urn, domain FROM "+w.db+".datasets FINAL")
+// QueryOwners resolves the owner of every claimed dataset: its earliest
+// claim (event time, then event id), as the view dataset_owners does.
+const QueryOwners = `SELECT dataset_urn, domain, product_urn, claimed_at_ms, event_id FROM {db}.dataset_claims
+ORDER BY dataset_urn, claimed_at_ms, event_id LIMIT 1 BY dataset_urn`
+
+// DatasetOwners reads the resolved owner of every claimed dataset, for the
+// ingestor's ownership checks.
+func (w *Writer) DatasetOwners(ctx context.Context) (map[string]Claim, error) {
+	rows, err := w.conn.Query(ctx, strings.ReplaceAll(QueryOwners, "{db}", w.db))
 	if err != nil {
 		return nil, fmt.Errorf("read dataset owners: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]string{}
+	out := map[string]Claim{}
 	for rows.Next() {
-		var ds, domain string
-		if err := rows.Scan(&ds, &domain); err != nil {
+		var c Claim
+		if err := rows.Scan(&c.Dataset, &c.Domain, &c.Product, &c.AtMs, &c.EventID); err != nil {
 			return nil, err
 		}
-		out[ds] = domain
+		out[c.Dataset] = c
 	}
 	return out, rows.Err()
 }

@@ -206,7 +206,7 @@ func SecureKafka(t testing.TB) []string {
 		return c.ListenAddrs()
 	case "apache":
 		dir := t.TempDir()
-		script, _ := filepath.Abs(filepath.Join(moduleRoot(t), "scripts", "kafka-up"))
+		script, _ := filepath.Abs(filepath.Join(ModuleRoot(t), "scripts", "kafka-up"))
 		if out, err := exec.Command(script, "start", dir, "--sasl").CombinedOutput(); err != nil {
 			Unavailable(t, "scripts/kafka-up --sasl: %v\n%s", err, out)
 		}
@@ -226,8 +226,8 @@ func SecureKafka(t testing.TB) []string {
 	return nil
 }
 
-// moduleRoot finds the directory holding go.mod above the test's directory.
-func moduleRoot(t testing.TB) string {
+// ModuleRoot finds the directory holding go.mod above the test's directory.
+func ModuleRoot(t testing.TB) string {
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,267 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshpulse/meshpulse/internal/store"
+	"github.com/meshpulse/meshpulse/pkg/events"
+)
+
+// ReasonRejected is the dead-letter reason of a record ClickHouse refused
+// to store (found by splitting the batch until only it failed).
+const ReasonRejected = "rejected_by_clickhouse"
+
+// errStale says a batch belongs to a group generation that has ended: it
+// must not be committed (the partitions' owner reads it again).
+var errStale = errors.New("batch of an ended group generation")
+
+// flush stores one batch, dead-letters what it must, makes the batch's
+// ownership claims effective and commits. Outages are retried until they
+// pass or ctx ends (the batch's generation ended, or the shutdown grace
+// ran out); then nothing is committed and the records are read again.
+func (i *Ingestor) flush(ctx context.Context, b *batch) error {
+	if b.empty() {
+		return nil
+	}
+	start := time.Now()
+	if b.rows > 0 {
+		poison, err := i.insert(ctx, b)
+		if err != nil {
+			return err
+		}
+		if len(poison) > 0 {
+			i.rejectStored(b, poison)
+		}
+		i.m.insertSeconds.Observe(time.Since(start).Seconds())
+	}
+	if err := i.sendDeadLetters(ctx, b.dead); err != nil {
+		return err
+	}
+	i.owners.Stored(b.id)
+	if err := i.commit(ctx, b); err != nil {
+		return err
+	}
+	stored := 0
+	for f, n := range b.counts {
+		i.m.records.WithLabelValues(string(f), "stored").Add(float64(n))
+		stored += n
+	}
+	for _, d := range b.dead {
+		i.m.deadLetters.WithLabelValues(d.ref.reason).Inc()
+		i.m.records.WithLabelValues(familyOfTopic(d.rec.Topic), "dead_letter").Inc()
+		i.log.Warn().Str("reason", d.ref.reason).Str("topic", d.rec.Topic).Int32("partition", d.rec.Partition).
+			Int64("offset", d.rec.Offset).Str("error", truncate(d.ref.msg, 500)).Msg("dead-lettered")
+	}
+	i.storedTotal.Add(int64(stored))
+	i.deadTotal.Add(int64(len(b.dead)))
+	i.m.flushRows.Observe(float64(stored + len(b.dead)))
+	i.log.Debug().Int("stored", stored).Int("dead_letters", len(b.dead)).Dur("took", time.Since(start)).Msg("flushed")
+	return nil
+}
+
+// insert stores the batch's rows. If ClickHouse rejects the data (not an
+// outage), the batch is split in halves until the records it rejects are
+// alone; those are returned, everything else is stored.
+func (i *Ingestor) insert(ctx context.Context, b *batch) ([]rejected, error) {
+	err := i.retry(ctx, "insert", func() error { return asPermanent(i.writer.Insert(ctx, b.parts), insertDataError) })
+	if err == nil {
+		return nil, nil
+	}
+	var perm *permanentError
+	if !errors.As(err, &perm) {
+		return nil, err
+	}
+	i.log.Warn().Err(perm.err).Int("records", len(b.stored)).Msg("clickhouse rejected the batch's data; isolating the records it refuses")
+	var poison []rejected
+	var bisect func(items []accepted) error
+	bisect = func(items []accepted) error {
+		err := i.retry(ctx, "insert", func() error {
+			return asPermanent(i.writer.Insert(ctx, []*store.Batch{rowsOf(items)}), insertDataError)
+		})
+		if !errors.As(err, &perm) {
+			return err // nil, or the context ended
+		}
+		if len(items) == 1 {
+			poison = append(poison, rejected{items[0], perm.err})
+			return nil
+		}
+		mid := len(items) / 2
+		if err := bisect(items[:mid]); err != nil {
+			return err
+		}
+		return bisect(items[mid:])
+	}
+	if err := bisect(b.stored); err != nil {
+		return nil, err
+	}
+	return poison, nil
+}
+
+type rejected struct {
+	item accepted
+	err  error
+}
+
+// rejectStored moves records ClickHouse refused to the dead letters, and
+// takes back the ownership claims of a refused declaration.
+func (i *Ingestor) rejectStored(b *batch, poison []rejected) {
+	dropClaims := map[string]bool{}
+	for _, p := range poison {
+		b.dead = append(b.dead, deadItem{rec: p.item.rec, ref: refuse(ReasonRejected, "%v", p.err)})
+		b.counts[p.item.ev.Family()]--
+		if md, ok := p.item.ev.(*events.ProductMetadata); ok {
+			dropClaims[md.EventID] = true
+		}
+	}
+	if len(dropClaims) == 0 {
+		return
+	}
+	var keep []store.Claim
+	for _, c := range b.claims {
+		if !dropClaims[c.EventID] {
+			keep = append(keep, c)
+		}
+	}
+	i.owners.Drop(b.id)
+	i.owners.Propose(b.id, keep)
+}
+
+// sendDeadLetters produces the dead letters, each at most once. A dead
+// letter the topic refuses for its size is cut down and sent again.
+func (i *Ingestor) sendDeadLetters(ctx context.Context, items []deadItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	sent := make([]bool, len(items))
+	limit := i.cfg.DeadLetterMaxBytes
+	return i.retry(ctx, "dead_letter", func() error {
+		var recs []*kgo.Record
+		var idx []int
+		for k, d := range items {
+			if !sent[k] {
+				recs = append(recs, deadLetter(d.rec, d.ref, limit))
+				idx = append(idx, k)
+			}
+		}
+		var firstErr error
+		shrink := false
+		for k, res := range i.client.ProduceSync(ctx, recs...) {
+			switch {
+			case res.Err == nil:
+				sent[idx[k]] = true
+			case tooLarge(res.Err):
+				shrink = true
+			case firstErr == nil:
+				firstErr = res.Err
+			}
+		}
+		if shrink && limit > 1<<10 {
+			limit /= 2
+			i.log.Warn().Int("max_bytes", limit).Msg("a dead letter was too large for mesh.deadletter; cutting it further")
+			if firstErr == nil {
+				firstErr = fmt.Errorf("dead letter too large; retrying at %d bytes", limit)
+			}
+		}
+		if firstErr != nil && authorizationError(firstErr) {
+			firstErr = fmt.Errorf("not authorised to write %s (the ingestor's principal needs Write on it): %w", events.TopicDeadLetter, firstErr)
+		}
+		return firstErr
+	})
+}
+
+// commit commits the batch's offsets, unless its generation has ended. It
+// holds commitMu so a revoke cannot end the generation mid-commit.
+func (i *Ingestor) commit(ctx context.Context, b *batch) error {
+	offsets := b.offsets()
+	return i.retry(ctx, "commit", func() error {
+		i.commitMu.Lock()
+		defer i.commitMu.Unlock()
+		if b.gen != i.gen.Load() {
+			return asPermanent(errStale, func(error) bool { return true })
+		}
+		var cerr error
+		i.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				cerr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
+						cerr = fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, e)
+					}
+				}
+			}
+		})
+		if membershipError(cerr) {
+			return asPermanent(fmt.Errorf("%w: %w", errStale, cerr), func(error) bool { return true })
+		}
+		if cerr != nil {
+			return cerr
+		}
+		for tp, o := range b.next {
+			i.m.committed.WithLabelValues(tp.topic, partitionLabel(tp.partition)).Set(float64(o.Offset))
+		}
+		i.health.progress()
+		return nil
+	})
+}
+
+// permanentError stops a retry loop: retrying the same thing cannot help.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func asPermanent(err error, isPermanent func(error) bool) error {
+	if err != nil && isPermanent(err) {
+		return &permanentError{err}
+	}
+	return err
+}
+
+// retry runs fn with exponential backoff until it succeeds, returns a
+// permanent error, or ctx ends.
+func (i *Ingestor) retry(ctx context.Context, stage string, fn func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := fn()
+		var perm *permanentError
+		if err == nil || errors.As(err, &perm) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		i.m.flushErrors.WithLabelValues(stage).Inc()
+		i.health.failing(stage, err)
+		i.log.Error().Err(err).Str("stage", stage).Dur("retry_in", backoff).Msg("flush failed; retrying")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func familyOfTopic(topic string) string {
+	if _, f, err := events.ParseTopic(topic); err == nil {
+		return string(f)
+	}
+	return "unknown"
+}
