@@ -134,6 +134,11 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	}
 }
 
+// Restart starts a stopped server again on the same directory and ports.
+func (s *Server) Restart(ctx context.Context) (*Server, error) {
+	return Start(ctx, s.Dir, s.TCPPort, s.HTTPPort)
+}
+
 // Stop asks the server to shut down and waits; it kills it after 20 s.
 func (s *Server) Stop() error {
 	if s == nil || s.cmd == nil || s.cmd.Process == nil {

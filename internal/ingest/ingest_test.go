@@ -59,13 +59,35 @@ func newRig(t *testing.T, domains ...string) *rig {
 // startIngestor runs an ingestor until the test ends or stop is called.
 func (r *rig) startIngestor(group string) (ing *ingest.Ingestor, stop func()) {
 	r.t.Helper()
+	return r.start(replica{group: group})
+}
+
+// replica says how to run one ingestor of a test.
+type replica struct {
+	group  string
+	tune   func(*ingest.Config)
+	writer ingest.Writer  // default: the rig's ClickHouse database
+	codecs *events.Codecs // default: the rig's
+}
+
+func (r *rig) start(rp replica) (ing *ingest.Ingestor, stop func()) {
+	r.t.Helper()
 	cfg := ingest.Defaults()
-	cfg.Group = group
+	cfg.Group = rp.group
 	cfg.FlushInterval = 100 * time.Millisecond
 	cfg.OwnersRefresh = time.Second
+	if rp.tune != nil {
+		rp.tune(&cfg)
+	}
+	if rp.writer == nil {
+		rp.writer = store.NewWriter(r.conn, r.db)
+	}
+	if rp.codecs == nil {
+		rp.codecs = r.codecs
+	}
 	kc := kafka.Config{Brokers: r.brokers, Partitions: 3, Replication: 1}
-	log := zerolog.New(zerolog.NewTestWriter(r.t)).Level(zerolog.WarnLevel)
-	ing, err := ingest.New(cfg, kc.Opts(), store.NewWriter(r.conn, r.db), r.codecs, log, nil)
+	log := zerolog.New(zerolog.NewTestWriter(r.t)).Level(zerolog.WarnLevel).With().Str("replica", rp.group).Logger()
+	ing, err := ingest.New(cfg, kc.Opts(), rp.writer, rp.codecs, log, nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -316,6 +316,16 @@ func (i *Ingestor) fetchError(topic string, p int32, err error) {
 	}
 }
 
+// Owner is the domain this replica believes owns a dataset ("" for none).
+func (i *Ingestor) Owner(dataset string) string { return i.owners.Owner(dataset) }
+
+// RefreshOwners reloads ownership from ClickHouse now (it also happens
+// every OwnersRefresh).
+func (i *Ingestor) RefreshOwners(ctx context.Context) error { return i.loadOwners(ctx) }
+
+// Assigned lists the partitions this replica holds.
+func (i *Ingestor) Assigned() map[string][]int32 { return i.assignedPartitions() }
+
 func (i *Ingestor) loadOwners(ctx context.Context) error {
 	stored, err := i.writer.DatasetOwners(ctx)
 	if err != nil {

@@ -31,6 +31,16 @@ func (b *Batch) Len() int {
 		len(b.lineageEdges.input) + len(b.usage.eventID) + len(b.quality.eventID)
 }
 
+// TableLen is the number of rows for one table (by its name).
+func (b *Batch) TableLen(table string) int {
+	for _, t := range b.tables() {
+		if t.table() == table {
+			return t.len()
+		}
+	}
+	return 0
+}
+
 // tables lists each table with its rows, in insert order.
 func (b *Batch) tables() []tableRows {
 	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.usage, &b.quality}

@@ -249,3 +249,20 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// PrivateClickHouse starts a ClickHouse server of the test's own, for tests
+// that stop and restart it; it is stopped when the test ends.
+func PrivateClickHouse(t testing.TB) *chserver.Server {
+	t.Helper()
+	if _, err := chserver.Binary(); err != nil {
+		Unavailable(t, "%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	srv, err := chserver.Start(ctx, t.TempDir(), 0, 0)
+	if err != nil {
+		t.Fatalf("private clickhouse: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv
+}
