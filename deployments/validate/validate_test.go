@@ -16,6 +16,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -50,6 +51,12 @@ func TestKubernetesManifests(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests: %v", err)
 	}
+	services, migrateJob := 0, false
+	defer func() {
+		if services < 2 || !migrateJob {
+			t.Errorf("want the ingestor and scorer Deployments and the migrate Job; got %d deployments, job %v", services, migrateJob)
+		}
+	}()
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -67,6 +74,8 @@ func TestKubernetesManifests(t *testing.T) {
 			switch meta.Kind {
 			case "Deployment":
 				obj = &appsv1.Deployment{}
+			case "Job":
+				obj = &batchv1.Job{}
 			case "ConfigMap":
 				obj = &corev1.ConfigMap{}
 			case "Secret":
@@ -89,6 +98,19 @@ func TestKubernetesManifests(t *testing.T) {
 				}
 				if s := d.Spec.Template.Spec.SecurityContext; s == nil || s.RunAsNonRoot == nil || !*s.RunAsNonRoot {
 					t.Errorf("%s: pods must run as non-root", f)
+				}
+				services++
+			}
+			if j, ok := obj.(*batchv1.Job); ok {
+				if s := j.Spec.Template.Spec.SecurityContext; s == nil || s.RunAsNonRoot == nil || !*s.RunAsNonRoot {
+					t.Errorf("%s: the migrate job must run as non-root", f)
+				}
+				migrateJob = true
+			}
+			if c, ok := obj.(*corev1.ConfigMap); ok && strings.HasPrefix(c.Name, "meshpulse-") {
+				// Services run under least-privilege users: the schema is the job's.
+				if c.Data["MESHPULSE_MIGRATE"] != "false" {
+					t.Errorf("%s: ConfigMap %s must set MESHPULSE_MIGRATE to \"false\" (the migrate job owns the schema)", f, c.Name)
 				}
 			}
 			t.Logf("%s: %s valid", filepath.Base(f), meta.Kind)

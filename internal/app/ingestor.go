@@ -84,7 +84,7 @@ func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg 
 	}
 	defer conn.Close()
 
-	if err := CreateTopics(ctx, c.Kafka, cli.SplitList(c.Domains)); err != nil {
+	if err := EnsureTopics(ctx, c.Kafka, kafka.IngestorTopics(cli.SplitList(c.Domains))...); err != nil {
 		return err
 	}
 	codecs, err := events.NewCodecs()
@@ -121,14 +121,20 @@ func runServing(ctx context.Context, addr string, reg *prometheus.Registry, prob
 	return g.Wait()
 }
 
-// CreateTopics creates meshpulse's own topics and the domains' inbound ones.
+// CreateTopics creates meshpulse's own topics and the domains' inbound
+// ones (meshpulse migrate, as an administrator).
 func CreateTopics(ctx context.Context, kc kafka.Config, domains []string) error {
+	return EnsureTopics(ctx, kc, append(kafka.CoreTopics(), kafka.DomainTopics(domains)...)...)
+}
+
+// EnsureTopics creates topics when the principal may, and checks that they
+// exist: a service ensures only the topics it uses itself.
+func EnsureTopics(ctx context.Context, kc kafka.Config, topics ...string) error {
 	cl, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	topics := append(kafka.CoreTopics(), kafka.DomainTopics(domains)...)
 	return kafka.EnsureTopics(ctx, cl, kc.Partitions, kc.Replication, topics...)
 }
 
@@ -142,6 +148,9 @@ func openStore(ctx context.Context, sc store.Config, migrate bool, log zerolog.L
 	var applied []int
 	if migrate {
 		applied, err = store.Migrate(ctx, conn, sc.Database)
+		if store.DDLRefused(err) {
+			err = fmt.Errorf("%w\nClickHouse user %q may not change the schema: run meshpulse migrate as an administrator and start this service with -migrate=false", err, sc.User)
+		}
 	} else {
 		err = store.CheckSchema(ctx, conn, sc.Database)
 	}

@@ -66,7 +66,7 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 		return err
 	}
 	defer conn.Close()
-	if err := CreateTopics(ctx, c.Kafka, nil); err != nil {
+	if err := EnsureTopics(ctx, c.Kafka, events.TopicScores); err != nil {
 		return err
 	}
 	codecs, err := events.NewCodecs()

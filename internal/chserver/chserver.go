@@ -200,7 +200,8 @@ const (
 	AnalystUser, AnalystPassword   = "analyst", "analyst-secret"
 )
 
-// usersXML: loopback-only users; the analyst's profile is read-only.
+// usersXML: loopback-only users; the services may read and insert but not
+// change the schema (allow_ddl 0), the analyst's profile is read-only.
 const usersXML = `<?xml version="1.0"?>
 <yandex>
   <profiles>
@@ -211,6 +212,10 @@ const usersXML = `<?xml version="1.0"?>
       <max_memory_usage>2000000000</max_memory_usage>
       <readonly>1</readonly>
     </readonly>
+    <service>
+      <max_memory_usage>4000000000</max_memory_usage>
+      <allow_ddl>0</allow_ddl>
+    </service>
   </profiles>
   <users>
     <default>
@@ -222,13 +227,13 @@ const usersXML = `<?xml version="1.0"?>
     <` + IngestorUser + `>
       <password>` + IngestorPassword + `</password>
       <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-      <profile>default</profile>
+      <profile>service</profile>
       <quota>default</quota>
     </` + IngestorUser + `>
     <` + ScorerUser + `>
       <password>` + ScorerPassword + `</password>
       <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-      <profile>default</profile>
+      <profile>service</profile>
       <quota>default</quota>
     </` + ScorerUser + `>
     <` + AnalystUser + `>

@@ -1,12 +1,14 @@
 package ingest_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,8 +24,9 @@ import (
 
 // ingestorProc is one `meshpulse ingest` child process.
 type ingestorProc struct {
-	cmd  *exec.Cmd
-	name string
+	cmd      *exec.Cmd
+	name     string
+	assigned chan time.Time // when the replica logged a partition assignment
 }
 
 func buildMeshpulse(t *testing.T) string {
@@ -39,24 +42,60 @@ func buildMeshpulse(t *testing.T) string {
 
 func (r *rig) startProc(bin, name, group, chAddr string) *ingestorProc {
 	r.t.Helper()
+	// Default session timeout and shutdown grace: the takeover and shutdown
+	// times below are those of a default deployment.
 	cmd := exec.Command(bin, "ingest", "-kafka", r.brokers, "-clickhouse", chAddr, "-clickhouse-database", r.db,
-		"-group", group, "-http", "", "-log-level", "warn", "-kafka-partitions", "6", "-flush-interval", "200ms",
-		"-session-timeout", "8s")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		"-group", group, "-http", "", "-log-level", "info", "-kafka-partitions", "6", "-flush-interval", "200ms")
+	cmd.Stdout = os.Stderr
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	p := &ingestorProc{cmd: cmd, name: name}
+	p := &ingestorProc{cmd: cmd, name: name, assigned: make(chan time.Time, 100)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.Contains(line, `"message":"partitions assigned"`):
+				select {
+				case p.assigned <- time.Now():
+				default:
+				}
+			case strings.Contains(line, `"level":"warn"`), strings.Contains(line, `"level":"error"`):
+				fmt.Fprintln(os.Stderr, name+": "+line)
+			}
+		}
+	}()
 	r.t.Cleanup(func() { p.signal(syscall.SIGKILL) })
 	return p
 }
 
-func (p *ingestorProc) signal(sig syscall.Signal) {
+// signal sends sig and waits for the process to exit, returning how long
+// that took.
+func (p *ingestorProc) signal(sig syscall.Signal) time.Duration {
 	if p.cmd.ProcessState != nil {
-		return
+		return 0
 	}
+	start := time.Now()
 	_ = p.cmd.Process.Signal(sig)
 	_ = p.cmd.Wait()
+	return time.Since(start)
+}
+
+// drainAssigned forgets the assignments logged so far.
+func (p *ingestorProc) drainAssigned() {
+	for {
+		select {
+		case <-p.assigned:
+		default:
+			return
+		}
+	}
 }
 
 // produceUsage publishes n distinct usage events over about spread time.
@@ -135,8 +174,18 @@ func TestKillAndTakeover(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); r.produceUsage(n, 6*time.Second, &produced) }()
 	r.waitFor("load under way", func() bool { return produced.Load() >= n/3 })
+	b.drainAssigned()
+	killed := time.Now()
 	a.signal(syscall.SIGKILL)
 	t.Logf("killed ingestor a with SIGKILL after %d events produced", produced.Load())
+	select {
+	case at := <-b.assigned:
+		line := fmt.Sprintf("takeover: the surviving replica was assigned the killed one's partitions %.1fs after kill -9 (default session timeout)", at.Sub(killed).Seconds())
+		t.Log(line)
+		fmt.Println(line)
+	case <-time.After(60 * time.Second):
+		t.Fatal("no takeover within 60s of kill -9")
+	}
 	<-done
 	r.exactlyOnce("kill -9", produced.Load())
 
@@ -145,7 +194,10 @@ func TestKillAndTakeover(t *testing.T) {
 	done = make(chan struct{})
 	go func() { defer close(done); r.produceUsage(n, 6*time.Second, &produced) }()
 	r.waitFor("second load under way", func() bool { return produced.Load() >= n+n/4 })
-	b.signal(syscall.SIGTERM)
+	took := b.signal(syscall.SIGTERM)
+	line := fmt.Sprintf("shutdown: SIGTERM under load to exit in %.1fs (default grace 10s)", took.Seconds())
+	t.Log(line)
+	fmt.Println(line)
 	b = r.startProc(bin, "b2", "g-takeover", chAddr)
 	r.waitFor("second load half done", func() bool { return produced.Load() >= n+n/2 })
 	a.signal(syscall.SIGTERM)

@@ -112,7 +112,10 @@ func DomainTopics(emitters []string) []string {
 }
 
 // EnsureTopics creates the topics that do not exist yet. Topics that exist
-// are left as they are, whatever their partition count.
+// are left as they are, whatever their partition count. A principal that
+// may not create topics (a least-privilege service) only checks that they
+// exist; a topic it may not even describe is an authorisation error, said
+// at once.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication int, topics ...string) error {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -126,6 +129,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 		}
 	}
 	var errs []error
+	mayCreate := true
 	create := func(configs map[string]*string, ts []string) {
 		if len(ts) == 0 {
 			return
@@ -139,6 +143,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 			// A least-privilege principal may not create topics; that is
 			// fine as long as they exist (checked below).
 			if errors.Is(r.Err, kerr.TopicAuthorizationFailed) || errors.Is(r.Err, kerr.ClusterAuthorizationFailed) {
+				mayCreate = false
 				continue
 			}
 			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
@@ -160,23 +165,36 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 			return err
 		}
 		listed, err := adm.ListTopics(ctx, topics...)
+		var missing []string
 		if err == nil {
-			missing := 0
 			for _, t := range topics {
-				if d, ok := listed[t]; !ok || d.Err != nil || len(d.Partitions) == 0 {
-					missing++
+				d, ok := listed[t]
+				switch {
+				case ok && (errors.Is(d.Err, kerr.TopicAuthorizationFailed) || errors.Is(d.Err, kerr.ClusterAuthorizationFailed)):
+					return fmt.Errorf("not authorised to describe topic %s (the principal needs Describe on it; see deployments/kafka-security.md): %w", t, d.Err)
+				case !ok || d.Err != nil || len(d.Partitions) == 0:
+					missing = append(missing, t)
 				}
 			}
-			if missing == 0 {
+			if len(missing) == 0 {
 				return nil
+			}
+			if !mayCreate {
+				return fmt.Errorf("topics %v do not exist and this principal may not create them: run meshpulse migrate -kafka … -domains … as an administrator", missing)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("topics %v not all visible after creation (a principal without the Create ACL needs them made by meshpulse migrate): %w", topics, ctx.Err())
+			return fmt.Errorf("topics %v not all visible after creation: %w", missing, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// IngestorTopics are the topics an ingestor needs to exist: the dead-letter
+// topic it writes, the platform's inbound topics, and the named domains'.
+func IngestorTopics(domains []string) []string {
+	return append([]string{events.TopicDeadLetter}, DomainTopics(append([]string{events.PlatformEmitter}, domains...))...)
 }
 
 // CoreTopics are the topics meshpulse itself needs; the platform emitter's

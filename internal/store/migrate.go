@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -120,6 +122,17 @@ func migrateUpTo(ctx context.Context, conn driver.Conn, db string, upTo int) (ap
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+// DDLRefused reports whether ClickHouse refused a schema change because
+// the user may not run DDL (readonly, or allow_ddl = 0).
+func DDLRefused(err error) bool {
+	var exc *clickhouse.Exception
+	if !errors.As(err, &exc) {
+		return false
+	}
+	// 164 READONLY; 392 QUERY_IS_PROHIBITED (allow_ddl = 0); 497 ACCESS_DENIED
+	return exc.Code == 164 || exc.Code == 392 || exc.Code == 497
 }
 
 // AppliedVersions reads which migrations a database has.
