@@ -76,7 +76,9 @@ func TestServicesStartAsRestrictedPrincipals(t *testing.T) {
 	ready := make(chan *ingest.Ingestor, 1)
 	idone := make(chan error, 1)
 	start = time.Now()
-	go func() { idone <- app.RunIngestor(ictx, ic, log, prometheus.NewRegistry(), func(i *ingest.Ingestor) { ready <- i }) }()
+	go func() {
+		idone <- app.RunIngestor(ictx, ic, log, prometheus.NewRegistry(), func(i *ingest.Ingestor) { ready <- i })
+	}()
 	var ing *ingest.Ingestor
 	select {
 	case ing = <-ready:
@@ -94,7 +96,9 @@ func TestServicesStartAsRestrictedPrincipals(t *testing.T) {
 	started := make(chan *scorer.Scorer, 1)
 	sdone := make(chan error, 1)
 	start = time.Now()
-	go func() { sdone <- app.RunScorer(sctx, scfg, log, prometheus.NewRegistry(), func(s *scorer.Scorer) { started <- s }) }()
+	go func() {
+		sdone <- app.RunScorer(sctx, scfg, log, prometheus.NewRegistry(), func(s *scorer.Scorer) { started <- s })
+	}()
 	var s *scorer.Scorer
 	select {
 	case s = <-started:

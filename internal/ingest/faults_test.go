@@ -211,7 +211,9 @@ func TestClickHouseOutageDuringRebalance(t *testing.T) {
 		return na > sa && nb > sb && a.Healthy() == nil && b.Healthy() == nil
 	})
 	t.Logf("both replicas progressing %.1fs after clickhouse came back", time.Since(recovered).Seconds())
-	r.waitFor("the last load stored", func() bool { return r.count("SELECT count() FROM (SELECT DISTINCT event_id FROM {db}.usage_events)") == 6600 })
+	r.waitFor("the last load stored", func() bool {
+		return r.count("SELECT count() FROM (SELECT DISTINCT event_id FROM {db}.usage_events)") == 6600
+	})
 	if final, distinct := r.count("SELECT count() FROM {db}.usage_events FINAL"), r.count("SELECT count() FROM (SELECT DISTINCT event_id FROM {db}.usage_events)"); final != 6600 || distinct != 6600 {
 		t.Fatalf("analyst count %d, distinct %d; want 6600", final, distinct)
 	}

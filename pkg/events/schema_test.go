@@ -208,13 +208,21 @@ func TestLimits(t *testing.T) {
 		ev     func() Event
 		reason string
 	}{
-		{"event 91 days old", func() Event { e := sample(FamilyUsage).(*UsageEvent); e.EventTime = now.Add(-91 * 24 * time.Hour); return e }, ReasonEventTimeWindow},
+		{"event 91 days old", func() Event {
+			e := sample(FamilyUsage).(*UsageEvent)
+			e.EventTime = now.Add(-91 * 24 * time.Hour)
+			return e
+		}, ReasonEventTimeWindow},
 		{"event in the year 2000", func() Event {
 			e := sample(FamilyUsage).(*UsageEvent)
 			e.EventTime = time.Date(2000, 6, 1, 0, 0, 0, 0, time.UTC)
 			return e
 		}, ReasonEventTimeWindow},
-		{"event two hours ahead", func() Event { e := sample(FamilyQuality).(*QualityResult); e.EventTime = now.Add(2 * time.Hour); return e }, ReasonEventTimeWindow},
+		{"event two hours ahead", func() Event {
+			e := sample(FamilyQuality).(*QualityResult)
+			e.EventTime = now.Add(2 * time.Hour)
+			return e
+		}, ReasonEventTimeWindow},
 		{"megabyte urn", func() Event {
 			e := sample(FamilyUsage).(*UsageEvent)
 			e.DatasetURN = "urn:mesh:dataset:warehouse:" + strings.Repeat("x", 1<<20)
