@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/meshpulse/meshpulse/internal/app"
 	"github.com/meshpulse/meshpulse/internal/chserver"
+	"github.com/meshpulse/meshpulse/internal/cli"
 	"github.com/meshpulse/meshpulse/internal/demo"
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
@@ -43,6 +45,7 @@ type Config struct {
 	ClickHousePort int           // native port of the private server
 	Database       string        // ClickHouse database
 	Demo           bool          // run the simulated mesh
+	Domains        string        // domains whose inbound topics are created (comma-separated)
 	Duration       time.Duration // stop after this long; 0 runs until interrupted
 	Report         time.Duration // how often to print what was ingested
 	HTTPAddr       string
@@ -58,6 +61,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ClickHousePort, "clickhouse-port", 19000, "native port of the private ClickHouse on 127.0.0.1 (env MESHPULSE_CLICKHOUSE_PORT)")
 	fs.StringVar(&c.Database, "clickhouse-database", "meshpulse", "ClickHouse database (env MESHPULSE_CLICKHOUSE_DATABASE)")
 	fs.BoolVar(&c.Demo, "demo", false, "play simulated domains: products, lineage, usage, quality with failures (env MESHPULSE_DEMO)")
+	fs.StringVar(&c.Domains, "domains", strings.Join(demo.Domains, ","), "domains whose topics mesh.<domain>.* are created, comma-separated (env MESHPULSE_DOMAINS)")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long; 0 runs until Ctrl-C (env MESHPULSE_DURATION)")
 	fs.DurationVar(&c.Report, "report", 5*time.Second, "how often to print what was ingested (env MESHPULSE_REPORT)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of the ingestor's /metrics, /healthz, /readyz (the scorer's is the next port); empty to disable (env MESHPULSE_HTTP)")
@@ -105,15 +109,18 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		HTTPAddr: c.HTTPAddr,
 	}
 	ic.Ingest.Group = "meshpulse-dev"
+	domains := cli.SplitList(c.Domains)
 	if c.Demo {
-		ic.Domains = strings.Join(demo.Domains, ",")
+		domains = append(domains, demo.Domains...)
 	}
+	slices.Sort(domains)
+	ic.Domains = strings.Join(slices.Compact(domains), ",")
 	if err := ic.Validate(); err != nil {
 		return err
 	}
 	host, port, _ := strings.Cut(chAddr, ":")
-	fmt.Fprintf(out, "meshpulse dev\n  kafka:      %s\n  clickhouse: %s (database %s)\n  query:      clickhouse-client --host %s --port %s --database %s\n  metrics:    http://%s/metrics\n",
-		brokers, chAddr, c.Database, host, port, c.Database, c.HTTPAddr)
+	fmt.Fprintf(out, "meshpulse dev\n  kafka:      %s\n  clickhouse: %s (database %s)\n  query:      clickhouse-client --host %s --port %s --database %s\n  metrics:    http://%s/metrics\n  domains:    %s (topics mesh.<domain>.metadata|lineage|usage|quality and mesh.platform.*; more with -domains)\n",
+		brokers, chAddr, c.Database, host, port, c.Database, c.HTTPAddr, strings.Join(cli.SplitList(ic.Domains), ", "))
 
 	g, gctx := errgroup.WithContext(ctx)
 	ingReady := make(chan *ingest.Ingestor, 1)

@@ -9,10 +9,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
@@ -31,6 +34,7 @@ func Run(ctx context.Context, in io.Reader, errs io.Writer, p *events.Producer, 
 		res     Result
 		failed  atomic.Int64
 		mu      sync.Mutex
+		hinted  bool
 		scanner = bufio.NewScanner(in)
 	)
 	scanner.Buffer(make([]byte, 64*1024), 16*1024*1024)
@@ -47,6 +51,12 @@ func Run(ctx context.Context, in io.Reader, errs io.Writer, p *events.Producer, 
 					failed.Add(1)
 					mu.Lock()
 					fmt.Fprintf(errs, "line %d: publish: %v\n", n, err)
+					if errors.Is(err, kerr.UnknownTopicOrPartition) && !hinted {
+						hinted = true
+						topic := events.Topic(p.Emitter(), family)
+						fmt.Fprintf(errs, "topic %s does not exist (meshpulse never lets Kafka create topics on use): create it with\n"+
+							"  meshpulse migrate -kafka … -clickhouse … -domains %s\nor, against meshpulse dev, restart it with -domains %s\n", topic, p.Emitter(), p.Emitter())
+					}
 					mu.Unlock()
 				}
 			})

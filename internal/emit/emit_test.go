@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -13,13 +14,14 @@ import (
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
-const input = `{"dataset_urn":"urn:mesh:dataset:wh:sales.orders","consumer":{"user":"ana","domain":"marketing"},"rows_read":10}
+// input has event times an hour ago, inside the accepted window.
+var input = strings.ReplaceAll(`{"dataset_urn":"urn:mesh:dataset:wh:sales.orders","consumer":{"user":"ana","domain":"marketing"},"rows_read":10}
 not json
 {"dataset_urn":"orders","consumer":{"user":"bob"}}
 
 {"dataset_urn":"urn:mesh:dataset:wh:sales.orders","consumer":{"user":"cy"},"event_time":"2026-11-01T10:00:00Z","colour":"red"}
 {"dataset_urn":"urn:mesh:dataset:wh:sales.orders","consumer":{"user":"dee"},"access_kind":"export","event_time":"2026-11-01T10:00:00Z"}
-`
+`, "2026-11-01T10:00:00Z", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 
 func TestEmit(t *testing.T) {
 	tests := []struct {
@@ -80,4 +82,29 @@ func TestEmit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEmitToMissingTopic: publishing for a domain whose topics were never
+// created fails (it does not hang) and says how to create them.
+func TestEmitToMissingTopic(t *testing.T) {
+	seeds := testenv.Kafka(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	codecs, _ := events.NewCodecs()
+	p, _ := events.NewProducer(cl, codecs, "newdomain")
+	var errs bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	line := `{"dataset_urn":"urn:mesh:dataset:wh:x","consumer":{"user":"ana"}}` + "\n"
+	res, err := Run(ctx, strings.NewReader(line), &errs, p, events.FamilyUsage, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rejected != 1 || !strings.Contains(errs.String(), "-domains newdomain") {
+		t.Fatalf("result %+v, errors:\n%s", res, errs.String())
+	}
+	t.Log(errs.String())
 }

@@ -30,6 +30,9 @@ func NewProducer(client *kgo.Client, codecs *Codecs, emitter string) (*Producer,
 	return &Producer{client: client, codecs: codecs, emitter: emitter}, nil
 }
 
+// Emitter is the domain (or platform) the producer publishes for.
+func (p *Producer) Emitter() string { return p.emitter }
+
 // Record builds the Kafka record for ev without producing it.
 func (p *Producer) Record(ev Event) (*kgo.Record, error) {
 	h := ev.Header()
