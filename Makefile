@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshpulse
 
-.PHONY: build demo deps test test-apache test-chdb validate-deployments unit race vet fmt-check bench clean
+.PHONY: build demo deps test test-apache test-chdb validate-deployments unit race vet fmt-check bench chaos fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/meshpulse
@@ -24,6 +24,7 @@ demo: deps build
 # concurrent packages.
 test: deps fmt-check vet
 	CI=$${CI:-true} $(GO) test -count=1 -timeout 20m ./...
+	scripts/fuzz 5s
 	CI=$${CI:-true} $(GO) test -count=1 -race -timeout 20m ./internal/ingest/... ./pkg/events/... ./internal/emit/... ./internal/scorer/... ./pkg/lineage/... ./internal/watch/...
 
 # The same integration suite against a real Apache Kafka 4.x broker (KRaft,
@@ -62,6 +63,19 @@ vet:
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# The chaos suite (RELIABILITY.md): ClickHouse stopped during rebalances,
+# kill -9 in a loop, an Apache Kafka broker restarted, a registry outage,
+# oversize poison, all at full size; then every fuzz target for 3 minutes.
+chaos: deps
+	CI=$${CI:-true} $(GO) test -tags chaos -count=1 -v -timeout 60m ./internal/chaos/ > chaos.log 2>&1; rc=$$?; \
+	grep -E '^(--- |ok|FAIL|PASS|CHAOS)|panic:' chaos.log; \
+	if [ $$rc -ne 0 ]; then tail -n 100 chaos.log; exit $$rc; fi
+	scripts/fuzz 3m
+
+# Every fuzz target briefly; the corpus found is kept in testdata/fuzz.
+fuzz:
+	scripts/fuzz 5s
 
 bench: deps build
 	$(BIN) bench ingest -events 1000000

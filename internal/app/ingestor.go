@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
@@ -78,11 +77,11 @@ func NewRegistry() *prometheus.Registry {
 // RunIngestor migrates ClickHouse, creates the topics and consumes until ctx
 // ends. ingested, when not nil, receives the running ingestor.
 func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg *prometheus.Registry, ingested func(*ingest.Ingestor)) error {
-	conn, err := openStore(ctx, c.Store, c.Migrate, log)
+	gate, err := openStoreGate(c.Store)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer gate.conn.Close()
 
 	if err := EnsureTopics(ctx, c.Kafka, kafka.IngestorTopics(cli.SplitList(c.Domains))...); err != nil {
 		return err
@@ -100,24 +99,28 @@ func RunIngestor(ctx context.Context, c IngestorConfig, log zerolog.Logger, reg 
 	}
 	kmetrics := kprom.NewMetrics("meshpulse_ingest_kafka", kprom.Registry(reg))
 	opts := append(c.Kafka.Opts(), kgo.WithHooks(kmetrics))
-	ing, err := ingest.New(c.Ingest, opts, store.NewWriter(conn, c.Store.Database), codecs, log, ingest.NewMetrics(reg))
+	writer := gatedWriter{Writer: store.NewWriter(gate.conn, c.Store.Database), gate: gate}
+	ing, err := ingest.New(c.Ingest, opts, writer, codecs, log, ingest.NewMetrics(reg))
 	if err != nil {
 		return err
 	}
 	if ingested != nil {
 		ingested(ing)
 	}
-	return runServing(ctx, c.HTTPAddr, reg, httpserve.Probes{Healthy: ing.Healthy, Ready: ing.Ready}, log, ing.Run)
+	return runServing(ctx, c.HTTPAddr, reg, httpserve.Probes{Healthy: ing.Healthy, Ready: ing.Ready}, log,
+		func(ctx context.Context) error { return gate.prepare(ctx, c.Store, c.Migrate, log) }, ing.Run)
 }
 
 // runServing runs a component, with /metrics, /healthz and /readyz on addr
 // unless it is empty, until ctx ends or either fails.
-func runServing(ctx context.Context, addr string, reg *prometheus.Registry, probes httpserve.Probes, log zerolog.Logger, run func(context.Context) error) error {
+func runServing(ctx context.Context, addr string, reg *prometheus.Registry, probes httpserve.Probes, log zerolog.Logger, run ...func(context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if addr != "" {
 		g.Go(func() error { return httpserve.Serve(gctx, addr, reg, probes, log) })
 	}
-	g.Go(func() error { return run(gctx) })
+	for _, r := range run {
+		g.Go(func() error { return r(gctx) })
+	}
 	return g.Wait()
 }
 
@@ -138,26 +141,3 @@ func EnsureTopics(ctx context.Context, kc kafka.Config, topics ...string) error 
 	return kafka.EnsureTopics(ctx, cl, kc.Partitions, kc.Replication, topics...)
 }
 
-// openStore connects to ClickHouse and migrates, or with migrate false only
-// checks that the schema is the one this binary knows.
-func openStore(ctx context.Context, sc store.Config, migrate bool, log zerolog.Logger) (driver.Conn, error) {
-	conn, err := store.Open(ctx, sc)
-	if err != nil {
-		return nil, err
-	}
-	var applied []int
-	if migrate {
-		applied, err = store.Migrate(ctx, conn, sc.Database)
-		if store.DDLRefused(err) {
-			err = fmt.Errorf("%w\nClickHouse user %q may not change the schema: run meshpulse migrate as an administrator and start this service with -migrate=false", err, sc.User)
-		}
-	} else {
-		err = store.CheckSchema(ctx, conn, sc.Database)
-	}
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	log.Info().Ints("applied", applied).Str("database", sc.Database).Msg("clickhouse schema up to date")
-	return conn, nil
-}

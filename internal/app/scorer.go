@@ -61,11 +61,20 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 	if c.Scorer.Replica == "" {
 		c.Scorer.Replica, _ = os.Hostname()
 	}
-	conn, err := openStore(ctx, c.Store, c.Migrate, log)
+	gate, err := openStoreGate(c.Store)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer gate.conn.Close()
+	// The scorer needs the schema before its first pass; it waits for a
+	// ClickHouse that is not up yet rather than crash-looping.
+	if err := gate.prepare(ctx, c.Store, c.Migrate, log); err != nil {
+		return err
+	}
+	if err := gate.wait(ctx); err != nil {
+		return nil
+	}
+	conn := gate.conn
 	if err := EnsureTopics(ctx, c.Kafka, events.TopicScores); err != nil {
 		return err
 	}

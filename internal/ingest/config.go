@@ -45,6 +45,10 @@ type Config struct {
 	// SessionTimeout is how long the group waits for a silent replica (one
 	// that crashed without leaving) before giving its partitions to others.
 	SessionTimeout time.Duration
+	// InstanceID, when set, makes the replica a static group member (KIP-345):
+	// restarted within the session timeout under the same id (a StatefulSet
+	// pod name), it takes its partitions back without a rebalance.
+	InstanceID string
 	// RevokeGrace bounds how long a rebalance may wait for this replica to
 	// store and commit what it buffered; past it the buffer is dropped,
 	// uncommitted, and the partitions' new owner reads it again.
@@ -72,6 +76,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.OwnersRefresh, "owners-refresh", 10*time.Second, "reload dataset ownership from ClickHouse this often (env MESHPULSE_OWNERS_REFRESH)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to finish the batch in flight and leave the group at shutdown (env MESHPULSE_SHUTDOWN_GRACE)")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "group session timeout: how soon a crashed replica's partitions move (env MESHPULSE_SESSION_TIMEOUT)")
+	fs.StringVar(&c.InstanceID, "instance-id", "", "static group membership id, stable across restarts (e.g. the StatefulSet pod name); empty for dynamic membership (env MESHPULSE_INSTANCE_ID)")
 	fs.DurationVar(&c.RevokeGrace, "revoke-grace", 5*time.Second, "time a rebalance waits for this replica to store and commit its buffer (env MESHPULSE_REVOKE_GRACE)")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", time.Minute, "/healthz fails after this long without progress while there is lag (env MESHPULSE_STALL_TIMEOUT)")
 	fs.IntVar(&c.DeadLetterMaxBytes, "dead-letter-max-bytes", 512<<10, "dead letters larger than this keep a truncated value (env MESHPULSE_DEAD_LETTER_MAX_BYTES)")

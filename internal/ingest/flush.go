@@ -248,7 +248,7 @@ func (i *Ingestor) retry(ctx context.Context, stage string, fn func() error) err
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

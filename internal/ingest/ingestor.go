@@ -97,6 +97,9 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 		kgo.ProducerBatchMaxBytes(int32(max(cfg.DeadLetterMaxBytes+(64<<10), 1<<20))),
 		kafka.Logger(log),
 	)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)

@@ -66,7 +66,30 @@ func OpenInDatabase(ctx context.Context, c Config) (driver.Conn, error) {
 	return open(ctx, c, c.Database)
 }
 
+// Connect opens a connection pool without waiting for the server: the
+// first query connects.
+func Connect(c Config) (driver.Conn, error) { return connect(c, "default") }
+
+// AuthFailed reports whether ClickHouse refused the credentials.
+func AuthFailed(err error) bool {
+	var exc *clickhouse.Exception
+	// 192 UNKNOWN_USER, 193 WRONG_PASSWORD, 194 REQUIRED_PASSWORD, 516 AUTHENTICATION_FAILED
+	return errors.As(err, &exc) && (exc.Code == 192 || exc.Code == 193 || exc.Code == 194 || exc.Code == 516)
+}
+
 func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
+	conn, err := connect(c, database)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", c.Addr, err)
+	}
+	return conn, nil
+}
+
+func connect(c Config, database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
 		Addr:             []string{c.Addr},
 		Auth:             clickhouse.Auth{Database: database, Username: c.User, Password: c.Password},
@@ -84,10 +107,6 @@ func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", c.Addr, err)
-	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("ping clickhouse %s: %w", c.Addr, err)
 	}
 	return conn, nil
 }

@@ -45,6 +45,18 @@ func decodeErr(reason, format string, args ...any) *DecodeError {
 	return &DecodeError{Reason: reason, Err: fmt.Errorf(format, args...)}
 }
 
+// goavro trusts an array's or map's block count and a string's length when
+// it allocates: a 30-byte record claiming 2^31 array items makes it ask for
+// 32 GiB and the process dies ("fatal error: out of memory", which no
+// recover catches). Every item takes at least a byte, so a count or size
+// beyond the record's own size can only be a lie; these bounds keep one
+// allocation within 16 MiB. They are goavro's package settings, so they
+// also hold for anything else in the process that uses goavro.
+func init() {
+	goavro.MaxBlockCount = 1 << 20
+	goavro.MaxBlockSize = 16 << 20
+}
+
 // SchemaVersion is one released schema of one family.
 type SchemaVersion struct {
 	Family  Family

@@ -369,3 +369,36 @@ func TestSchemaRegistryClient(t *testing.T) {
 		t.Fatalf("failing registry: %v, want temporary", err)
 	}
 }
+
+// TestAllocationBomb: a record of a few bytes that claims an array of 2^31
+// items is refused as malformed; it used to make goavro allocate 32 GiB and
+// kill the process (found by FuzzDecode's sibling, a hand-made record).
+func TestAllocationBomb(t *testing.T) {
+	codecs, err := NewCodecs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = codecs.Decode(context.Background(), allocationBomb(codecs))
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Reason != ReasonMalformedBody {
+		t.Fatalf("Decode = %v, want a malformed_body refusal", err)
+	}
+	// A string claiming 2 GiB is refused the same way.
+	s := append([]byte{0xC3, 0x01}, codecs.Current(FamilyUsage).FingerprintBytes()...)
+	s = binary.AppendVarint(s, 1<<31-1)
+	if _, err := codecs.Decode(context.Background(), s); !errors.As(err, &de) || de.Reason != ReasonMalformedBody {
+		t.Fatalf("Decode = %v, want a malformed_body refusal", err)
+	}
+}
+
+// allocationBomb is a lineage record whose inputs claim 2^31 - 1 items.
+func allocationBomb(codecs *Codecs) []byte {
+	b := append([]byte{0xC3, 0x01}, codecs.Current(FamilyLineage).FingerprintBytes()...)
+	str := func(s string) { b = binary.AppendVarint(b, int64(len(s))); b = append(b, s...) }
+	str("x")
+	b = binary.AppendVarint(b, 0)
+	for _, s := range []string{"e", "j", "r", "s", "p"} {
+		str(s)
+	}
+	return binary.AppendVarint(b, 1<<31-1) // inputs: "2^31 - 1 items follow"
+}
