@@ -140,4 +140,3 @@ func EnsureTopics(ctx context.Context, kc kafka.Config, topics ...string) error 
 	defer cl.Close()
 	return kafka.EnsureTopics(ctx, cl, kc.Partitions, kc.Replication, topics...)
 }
-
