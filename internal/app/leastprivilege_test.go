@@ -119,7 +119,8 @@ func TestServicesStartAsRestrictedPrincipals(t *testing.T) {
 	defer salesCl.Close()
 	p, _ := events.NewProducer(salesCl, codecs, "sales")
 	if err := p.ProduceSync(ctx, &events.ProductMetadata{ProductURN: "urn:mesh:product:sales:orders", Domain: "sales", Name: "orders",
-		Lifecycle: "active", Outputs: []events.OutputDataset{{DatasetURN: "urn:mesh:dataset:wh:sales.orders"}}}); err != nil {
+		Lifecycle: "active", Outputs: []events.OutputDataset{{DatasetURN: "urn:mesh:dataset:wh:sales.orders"}}},
+		&events.QualityResult{DatasetURN: "urn:mesh:dataset:wh:sales.orders", CheckName: "c", CheckType: "validity", Status: "PASS", Severity: "high"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)

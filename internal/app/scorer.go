@@ -8,12 +8,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/meshpulse/meshpulse/internal/httpserve"
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
@@ -27,7 +26,7 @@ type ScorerConfig struct {
 	HTTPAddr string
 	LogLevel string
 	// Policy, when set, is used instead of loading Scorer.PolicyFile.
-	Policy *score.Policy
+	Policy *model.Policy
 	// Migrate applies missing migrations at start; without it the schema
 	// is only checked.
 	Migrate bool
@@ -45,13 +44,13 @@ func (c *ScorerConfig) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate reports every problem at once, the policy file's included.
 func (c *ScorerConfig) Validate() error {
-	_, perr := score.LoadPolicy(c.Scorer.PolicyFile)
+	_, perr := model.LoadPolicy(c.Scorer.PolicyFile)
 	return errors.Join(c.Kafka.Validate(), c.Store.Validate(), c.Scorer.Validate(), perr)
 }
 
 // RunScorer migrates ClickHouse, creates the topics and scores until ctx ends.
 func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *prometheus.Registry, started func(*scorer.Scorer)) error {
-	pol, err := score.LoadPolicy(c.Scorer.PolicyFile)
+	pol, err := model.LoadPolicy(c.Scorer.PolicyFile)
 	if err != nil {
 		return err
 	}
@@ -75,15 +74,15 @@ func RunScorer(ctx context.Context, c ScorerConfig, log zerolog.Logger, reg *pro
 		return nil
 	}
 	conn := gate.conn
-	if err := EnsureTopics(ctx, c.Kafka, events.TopicScores); err != nil {
+	if err := EnsureTopics(ctx, c.Kafka, kafka.ScorerTopics()...); err != nil {
 		return err
 	}
 	codecs, err := events.NewCodecs()
 	if err != nil {
 		return err
 	}
-	kmetrics := kprom.NewMetrics("meshpulse_scorer_kafka", kprom.Registry(reg))
-	sc, err := scorer.New(c.Scorer, &pol, append(c.Kafka.Opts(), kgo.WithHooks(kmetrics)), conn, c.Store.Database, codecs, log, scorer.NewMetrics(reg))
+	c.Scorer.KafkaHooks = append(c.Scorer.KafkaHooks, kprom.NewMetrics("meshpulse_scorer_kafka", kprom.Registry(reg)))
+	sc, err := scorer.New(c.Scorer, &pol, c.Kafka.Opts(), conn, c.Store.Database, codecs, log, scorer.NewMetrics(reg))
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/meshpulse/meshpulse/internal/chserver"
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
@@ -82,7 +82,7 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	cfg.FullPass = time.Hour
 	cfg.Replica = "bench"
 	cfg.OnPass = func(p scorer.PassStats) { passes <- p }
-	pol := score.DefaultPolicy()
+	pol := model.DefaultPolicy()
 	codecs, _ := events.NewCodecs()
 	s, err := scorer.New(cfg, &pol, kc.Opts(), conn, sc.Database, codecs, zerolog.Nop(), nil)
 	if err != nil {

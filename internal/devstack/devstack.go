@@ -29,7 +29,7 @@ import (
 	"github.com/meshpulse/meshpulse/internal/demo"
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/watch"
@@ -108,7 +108,6 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		Ingest:   ingest.Defaults(),
 		HTTPAddr: c.HTTPAddr,
 	}
-	ic.Ingest.Group = "meshpulse-dev"
 	domains := cli.SplitList(c.Domains)
 	if c.Demo {
 		domains = append(domains, demo.Domains...)
@@ -138,19 +137,21 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		fmt.Fprintf(out, "  demo:       domains %s; a quality incident on %s from 40s to 100s\n", strings.Join(demo.Domains, ", "), demo.IncidentProduct)
 	}
 	scfg := app.ScorerConfig{Kafka: ic.Kafka, Store: ic.Store, Scorer: scorer.Defaults(), HTTPAddr: nextPort(c.HTTPAddr), Migrate: true}
-	scfg.Scorer.Group = "meshpulse-dev-scorer"
+	// The default group (meshpulse-scorer), whichever way a scorer is
+	// started: a bin/scorer started beside dev shares the products with it
+	// instead of alerting a second time.
 	scfg.Scorer.Tick = time.Second
 	scfg.Scorer.Replica = "dev"
 	scfg.Scorer.PolicyFile = c.PolicyFile
-	pol, err := score.LoadPolicy(c.PolicyFile)
+	pol, err := model.LoadPolicy(c.PolicyFile)
 	if err != nil {
 		return err
 	}
 	if c.Demo && c.PolicyFile == "" {
 		// The demo lives for minutes: windows of minutes let its incident
 		// and recovery show up in the scores.
-		pol.Windows = score.Windows{Quality: score.Duration{Duration: 2 * time.Minute},
-			Runs: score.Duration{Duration: 2 * time.Minute}, Adoption: score.Duration{Duration: 10 * time.Minute}}
+		pol.Windows = model.Windows{Quality: model.Duration{Duration: 2 * time.Minute},
+			Runs: model.Duration{Duration: 2 * time.Minute}, Adoption: model.Duration{Duration: 10 * time.Minute}}
 		scfg.Policy = &pol
 	}
 	g.Go(func() error { return app.RunScorer(gctx, scfg, log, app.NewRegistry(), nil) })

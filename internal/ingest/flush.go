@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshpulse/meshpulse/internal/kafka"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
@@ -42,6 +43,9 @@ func (i *Ingestor) flush(ctx context.Context, b *batch) error {
 		i.m.insertSeconds.Observe(time.Since(start).Seconds())
 	}
 	if err := i.sendDeadLetters(ctx, b.dead); err != nil {
+		return err
+	}
+	if err := i.announce(ctx, b); err != nil {
 		return err
 	}
 	i.owners.Stored(b.id)
@@ -173,6 +177,42 @@ func (i *Ingestor) sendDeadLetters(ctx context.Context, items []deadItem) error 
 			firstErr = fmt.Errorf("not authorised to write %s (the ingestor's principal needs Write on it): %w", events.TopicDeadLetter, firstErr)
 		}
 		return firstErr
+	})
+}
+
+// announce names on the change feed what the stored batch changed, so the
+// scorer finds it without scanning: datasets with new signals, products with
+// new declarations, datasets with new lineage edges. It runs after the
+// insert (the scorer reads what is named) and before the commit (a crash in
+// between replays the batch and names it again).
+func (i *Ingestor) announce(ctx context.Context, b *batch) error {
+	kinds := map[string]byte{}
+	for _, part := range b.parts {
+		for _, urn := range part.Touched(store.TouchedSignals) {
+			kinds[urn] = kafka.ChangeSignals
+		}
+	}
+	for _, part := range b.parts {
+		for _, urn := range part.Touched(store.TouchedLineage) {
+			kinds[urn] = kafka.ChangeLineage // new edges, and run signals
+		}
+		for _, urn := range part.Touched(store.TouchedProducts) {
+			kinds[urn] = kafka.ChangeDeclaration
+		}
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	recs := make([]*kgo.Record, 0, len(kinds))
+	for urn, kind := range kinds {
+		recs = append(recs, kafka.ChangeRecord(urn, kind))
+	}
+	return i.retry(ctx, "announce", func() error {
+		err := i.client.ProduceSync(ctx, recs...).FirstErr()
+		if err != nil && authorizationError(err) {
+			err = fmt.Errorf("not authorised to write %s (the ingestor's principal needs Write on it): %w", kafka.TopicChanges, err)
+		}
+		return err
 	})
 }
 

@@ -123,15 +123,28 @@ func (i *Ingestor) Run(ctx context.Context) error {
 	defer cancelBase()
 	i.flushBase = base
 
-	if err := i.loadOwners(ctx); err != nil {
-		i.log.Warn().Err(err).Msg("dataset ownership not loaded; refreshing later")
-	}
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
-	go i.refreshOwners(bg)
 	go i.watchLag(bg, 5*time.Second)
 	i.ready.Store(true)
 	i.log.Info().Str("group", i.cfg.Group).Str("topics", events.InboundTopicPattern).Msg("ingestor consuming")
+
+	// No record is judged before ownership is known: until it loads (a
+	// ClickHouse that is not up yet), the replica keeps its place in the
+	// group (membership runs on its own) and waits.
+	for backoff := 200 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
+		err := i.loadOwners(ctx)
+		if err == nil {
+			break
+		}
+		i.health.failing("ownership", err)
+		i.log.Warn().Err(err).Dur("retry_in", backoff).Msg("dataset ownership not loaded yet; waiting before judging any record")
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+	go i.refreshOwners(bg)
 
 	for ctx.Err() == nil {
 		if err := i.pollOnce(ctx); err != nil {

@@ -24,22 +24,26 @@ func DomainACLs(domain string) *kadm.ACLBuilder {
 		Operations(kadm.OpWrite, kadm.OpDescribe)
 }
 
-// IngestorACLs: read every mesh topic in its group, write dead letters only.
+// IngestorACLs: read every mesh topic in its group, write dead letters and
+// the change feed only.
 func IngestorACLs(principal, group string) []*kadm.ACLBuilder {
 	return []*kadm.ACLBuilder{
 		kadm.NewACLs().Allow("User:"+principal).AllowHosts().Topics("mesh.").ResourcePatternType(kadm.ACLPatternPrefixed).
 			Operations(kadm.OpRead, kadm.OpDescribe),
-		kadm.NewACLs().Allow("User:" + principal).AllowHosts().Topics(events.TopicDeadLetter).ResourcePatternType(kadm.ACLPatternLiteral).
+		kadm.NewACLs().Allow("User:"+principal).AllowHosts().Topics(events.TopicDeadLetter, TopicChanges).ResourcePatternType(kadm.ACLPatternLiteral).
 			Operations(kadm.OpWrite),
 		kadm.NewACLs().Allow("User:" + principal).AllowHosts().Groups(group).ResourcePatternType(kadm.ACLPatternLiteral).
 			Operations(kadm.OpRead),
 	}
 }
 
-// ScorerACLs: read and write mesh.scores in its group, nothing else.
+// ScorerACLs: read and write mesh.scores in its group (and check that it is
+// compacted), read and write the change feed, nothing else.
 func ScorerACLs(principal, group string) []*kadm.ACLBuilder {
 	return []*kadm.ACLBuilder{
 		kadm.NewACLs().Allow("User:"+principal).AllowHosts().Topics(events.TopicScores).ResourcePatternType(kadm.ACLPatternLiteral).
+			Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe, kadm.OpDescribeConfigs),
+		kadm.NewACLs().Allow("User:"+principal).AllowHosts().Topics(TopicChanges).ResourcePatternType(kadm.ACLPatternLiteral).
 			Operations(kadm.OpRead, kadm.OpWrite, kadm.OpDescribe),
 		kadm.NewACLs().Allow("User:" + principal).AllowHosts().Groups(group).ResourcePatternType(kadm.ACLPatternLiteral).
 			Operations(kadm.OpRead),

@@ -120,11 +120,16 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var plain, compacted []string
+	var plain, compacted, changes []string
 	for _, t := range topics {
-		if t == events.TopicScores {
+		switch t {
+		case events.TopicScores:
 			compacted = append(compacted, t)
-		} else {
+		case TopicChanges:
+			// The change feed is only ever read from its end: a day of it
+			// is more than any scorer needs.
+			changes = append(changes, t)
+		default:
 			plain = append(plain, t)
 		}
 	}
@@ -161,6 +166,8 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 		// scorer rebuilds its state from it, so it is compacted, not expired.
 		compact := "compact"
 		create(map[string]*string{"cleanup.policy": &compact}, compacted)
+		day := "86400000"
+		create(map[string]*string{"retention.ms": &day}, changes)
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
@@ -192,13 +199,17 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 }
 
 // IngestorTopics are the topics an ingestor needs to exist: the dead-letter
-// topic it writes, the platform's inbound topics, and the named domains'.
+// topic and the change feed it writes, the platform's inbound topics, and
+// the named domains'.
 func IngestorTopics(domains []string) []string {
-	return append([]string{events.TopicDeadLetter}, DomainTopics(append([]string{events.PlatformEmitter}, domains...))...)
+	return append([]string{events.TopicDeadLetter, TopicChanges}, DomainTopics(append([]string{events.PlatformEmitter}, domains...))...)
 }
+
+// ScorerTopics are the topics a scorer needs: its alerts and the change feed.
+func ScorerTopics() []string { return []string{events.TopicScores, TopicChanges} }
 
 // CoreTopics are the topics meshpulse itself needs; the platform emitter's
 // inbound topics are among them since shared tooling belongs to no domain.
 func CoreTopics() []string {
-	return append([]string{events.TopicDeadLetter, events.TopicScores}, DomainTopics([]string{events.PlatformEmitter})...)
+	return append([]string{events.TopicDeadLetter, events.TopicScores, TopicChanges}, DomainTopics([]string{events.PlatformEmitter})...)
 }

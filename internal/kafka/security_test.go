@@ -15,7 +15,7 @@ import (
 
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
@@ -132,12 +132,14 @@ func TestDomainsAndServicesAreKeptApart(t *testing.T) {
 	b.AddMetadata(&events.ProductMetadata{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: time.Now().UTC(), Emitter: "sales"},
 		ProductURN: "urn:mesh:product:sales:orders", Domain: "sales", Name: "orders", Lifecycle: "active",
 		Outputs: []events.OutputDataset{{DatasetURN: "urn:mesh:dataset:wh:sales.orders"}}})
+	b.AddQuality(&events.QualityResult{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: time.Now().UTC(), Emitter: "sales"},
+		DatasetURN: "urn:mesh:dataset:wh:sales.orders", CheckName: "c", CheckType: "validity", Status: "PASS", Severity: "high"}, "sales")
 	if err := store.NewWriter(conn, sc.Database).Insert(ctx, []*store.Batch{b}); err != nil {
 		t.Fatal(err)
 	}
 	scfg := scorer.Defaults()
 	scfg.Tick = 200 * time.Millisecond
-	pol := score.DefaultPolicy()
+	pol := model.DefaultPolicy()
 	s, err := scorer.New(scfg, &pol, as(brokers, "scorer").Opts(), conn, sc.Database, codecs, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -145,16 +147,13 @@ func TestDomainsAndServicesAreKeptApart(t *testing.T) {
 	sctx, stopScorer := context.WithCancel(ctx)
 	sdone := make(chan error, 1)
 	go func() { sdone <- s.Run(sctx) }()
+	t.Cleanup(func() { stopScorer(); <-sdone })
 	deadline = time.Now().Add(60 * time.Second)
 	for s.Published() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("scorer with its own principal published nothing")
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-	stopScorer()
-	if err := <-sdone; err != nil {
-		t.Fatal(err)
 	}
 	if err := produce("scorer", usage("sales")); !denied(err) {
 		t.Fatalf("scorer publishing a domain event: %v, want refused", err)

@@ -8,6 +8,7 @@ type Metrics struct {
 	scored      *prometheus.CounterVec
 	alerts      prometheus.Counter
 	errors      prometheus.Counter
+	foreign     prometheus.Counter
 }
 
 // NewMetrics registers the scorer metrics on reg (nil: a private registry).
@@ -21,7 +22,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"pass"}),
 		scored: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meshpulse_scorer_products_scored_total", Help: "Product scores written to history, by pass.",
+			Name: "meshpulse_scorer_products_scored_total", Help: "Product scores written (they changed, or the daily snapshot), by pass.",
 		}, []string{"pass"}),
 		alerts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshpulse_scorer_alerts_total", Help: "ScoreChanged events published.",
@@ -29,7 +30,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshpulse_scorer_tick_errors_total", Help: "Ticks that failed and were retried.",
 		}),
+		foreign: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshpulse_scorer_foreign_groups_total", Help: "Other scorer groups seen publishing to mesh.scores (each doubles every alert).",
+		}),
 	}
-	reg.MustRegister(m.passSeconds, m.scored, m.alerts, m.errors)
+	reg.MustRegister(m.passSeconds, m.scored, m.alerts, m.errors, m.foreign)
 	return m
 }

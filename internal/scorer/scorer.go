@@ -3,78 +3,73 @@ package scorer
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
-	"math"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/pkg/events"
+	"github.com/meshpulse/meshpulse/pkg/lineage"
 )
-
-// Emitter is the emitter name of score events.
-const Emitter = "scorer"
-
-// HeaderReplica names the replica that published a ScoreChanged record.
-const HeaderReplica = "mesh.scorer.replica"
-
-// eventIDSpace namespaces the deterministic ScoreChanged ids.
-var eventIDSpace = uuid.MustParse("8f0b6d5e-3c1a-4f7e-9a52-6d1c0e2b7a41")
 
 // Scorer scores products continuously.
 type Scorer struct {
 	cfg    Config
-	pol    *score.Policy
+	pol    *model.Policy
 	conn   driver.Conn
 	db     string
-	client *kgo.Client
+	client *kgo.Client // member of the group on mesh.scores; publishes
+	feed   *kgo.Client // reads mesh.changes, every partition
 	codecs *events.Codecs
 	log    zerolog.Logger
 	m      *Metrics
 	parts  int32 // partitions of mesh.scores = shards
 
-	mu     sync.Mutex
-	shards map[int32]*shard
+	changes changeFeed
 
-	// Model state, touched only by the tick loop.
-	snap      *snapshot
-	partial   map[string]score.Partial
-	current   map[string]*result
-	watermark time.Time
-	lastFull  time.Time
-	readySeen int
+	// tickMu: a tick and the end of an assignment exclude each other.
+	tickMu sync.Mutex
+
+	mu        sync.Mutex
+	shards    map[int32]*shard
+	positions map[int32]int64 // next offset read, by partition
+	assignGen uint64
+
+	// Mesh state, touched only under tickMu.
+	mesh     *mesh
+	lastGen  uint64
+	lastFull time.Time
+	snapDay  string
 
 	published  atomic.Int64
 	fullPasses atomic.Int64
 }
 
-// shard is one partition of mesh.scores owned by this replica: the last
-// alert of each of its products, rebuilt from the topic on assignment.
-type shard struct {
-	end     int64 // high watermark at assignment; ready once read up to it
-	ready   bool
-	alerted map[string]*events.ScoreChanged
-}
-
-// result is the latest computed score of a product.
-type result struct {
-	health, trust         float64
-	healthBand, trustBand string
-	reasons               []string
-	upstreamReason        string
+// mesh is what a replica knows of the whole mesh: every product's
+// declaration and the graph, the own scores of every product (computed for
+// its share, read from the other replicas' for the rest), the trust flow of
+// every product, and what it last wrote for its own.
+type mesh struct {
+	products map[string]*product
+	owners   map[string]string // dataset -> owning product
+	edges    [][2]string
+	graph    *lineage.Graph
+	partial  map[string]model.Partial // own share
+	remote   map[string]remote        // the other shares
+	flow     map[string]model.Flow
+	written  map[string]string // product -> fingerprint of the last row written
+	bands    model.Bands
 }
 
 // New builds a scorer. kafkaOpts carry brokers and authentication.
-func New(cfg Config, pol *score.Policy, kafkaOpts []kgo.Opt, conn driver.Conn, db string, codecs *events.Codecs, log zerolog.Logger, m *Metrics) (*Scorer, error) {
+func New(cfg Config, pol *model.Policy, kafkaOpts []kgo.Opt, conn driver.Conn, db string, codecs *events.Codecs, log zerolog.Logger, m *Metrics) (*Scorer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -82,7 +77,7 @@ func New(cfg Config, pol *score.Policy, kafkaOpts []kgo.Opt, conn driver.Conn, d
 		m = NewMetrics(nil)
 	}
 	s := &Scorer{cfg: cfg, pol: pol, conn: conn, db: db, codecs: codecs, log: log, m: m,
-		shards: map[int32]*shard{}, partial: map[string]score.Partial{}, current: map[string]*result{}}
+		shards: map[int32]*shard{}, positions: map[int32]int64{}, changes: changeFeed{pending: newChangeSet()}}
 	opts := append(append([]kgo.Opt(nil), kafkaOpts...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(events.TopicScores),
@@ -90,24 +85,27 @@ func New(cfg Config, pol *score.Policy, kafkaOpts []kgo.Opt, conn driver.Conn, d
 		// alert state by reading its partition from the start.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(max(cfg.SessionTimeout/10, 500*time.Millisecond)),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onDropped),
 		kgo.OnPartitionsLost(s.onDropped),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kafka.Logger(log),
+		kgo.WithHooks(cfg.KafkaHooks...),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	s.client = cl
+	feed, err := kgo.NewClient(append(append([]kgo.Opt(nil), kafkaOpts...),
+		kgo.ConsumeTopics(kafka.TopicChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kafka.Logger(log))...)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	s.client, s.feed = cl, feed
 	return s, nil
-}
-
-// Partition is the shard of a product: its partition of mesh.scores.
-func Partition(product string, partitions int32) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(product))
-	return int32(h.Sum32() % uint32(partitions))
 }
 
 // FullPasses counts the full passes this replica completed.
@@ -116,35 +114,19 @@ func (s *Scorer) FullPasses() int64 { return s.fullPasses.Load() }
 // Published counts the ScoreChanged events this replica published.
 func (s *Scorer) Published() int64 { return s.published.Load() }
 
-// Owned lists the partitions this replica owns and has finished loading.
-func (s *Scorer) Owned() []int32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []int32
-	for p, sh := range s.shards {
-		if sh.ready {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
 // Run scores until ctx ends.
 func (s *Scorer) Run(ctx context.Context) error {
 	defer s.client.Close()
-	topics, err := kadm.NewClient(s.client).ListTopics(ctx, events.TopicScores)
+	defer s.feed.Close()
+	parts, err := checkTopic(ctx, s.client)
 	if err != nil {
-		return fmt.Errorf("describe %s: %w", events.TopicScores, err)
+		return err
 	}
-	td, ok := topics[events.TopicScores]
-	if !ok || td.Err != nil || len(td.Partitions) == 0 {
-		return fmt.Errorf("topic %s does not exist; create it with meshpulse migrate", events.TopicScores)
-	}
-	s.parts = int32(len(td.Partitions))
-	s.log.Info().Str("replica", s.cfg.Replica).Int32("shards", s.parts).Msg("scorer started")
+	s.parts = parts
+	s.log.Info().Str("replica", s.cfg.Replica).Str("group", s.cfg.Group).Int32("shards", s.parts).Msg("scorer started")
 
 	go s.consume(ctx)
+	go s.follow(ctx)
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
 	for {
@@ -160,228 +142,258 @@ func (s *Scorer) Run(ctx context.Context) error {
 	}
 }
 
-// consume keeps group membership and rebuilds the alert state of newly
-// assigned shards from the topic.
-func (s *Scorer) consume(ctx context.Context) {
-	for ctx.Err() == nil {
-		fetches := s.client.PollFetches(ctx)
-		if fetches.IsClientClosed() {
-			return
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			sh := s.shards[r.Partition]
-			if sh == nil || sh.ready {
-				return // our own alerts, already in the state
-			}
-			if ev, err := s.codecs.Decode(ctx, r.Value); err == nil {
-				if sc, ok := ev.(*events.ScoreChanged); ok {
-					sh.alerted[sc.ProductURN] = sc
-				}
-			}
-			if r.Offset+1 >= sh.end {
-				sh.ready = true
-			}
-		})
-	}
-}
-
-func (s *Scorer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
-	parts := assigned[events.TopicScores]
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, events.TopicScores)
-	if err != nil {
-		s.log.Error().Err(err).Msg("list end offsets of mesh.scores")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range parts {
-		sh := &shard{alerted: map[string]*events.ScoreChanged{}}
-		if o, ok := ends.Lookup(events.TopicScores, p); ok && o.Err == nil {
-			sh.end = o.Offset
-		}
-		sh.ready = sh.end == 0
-		s.shards[p] = sh
-	}
-	s.log.Info().Ints32("partitions", parts).Msg("shards assigned")
-}
-
-func (s *Scorer) onDropped(_ context.Context, _ *kgo.Client, dropped map[string][]int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range dropped[events.TopicScores] {
-		delete(s.shards, p)
-	}
-	s.log.Info().Ints32("partitions", dropped[events.TopicScores]).Msg("shards dropped")
-}
-
-// ownedShard returns the ready shard a product belongs to, or nil.
-func (s *Scorer) ownedShard(product string) *shard {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sh := s.shards[Partition(product, s.parts)]; sh != nil && sh.ready {
-		return sh
-	}
-	return nil
-}
-
-// tick rescores what changed, or everything on a full pass.
+// tick rescores what changed, or this replica's whole share on a full pass
+// (the first after any assignment change, then every FullPass).
 func (s *Scorer) tick(ctx context.Context) error {
-	owned := s.Owned()
-	if len(owned) == 0 {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	sh := s.currentShare()
+	if len(sh.parts) == 0 {
 		return nil
-	}
-	var serverNow time.Time
-	if err := s.conn.QueryRow(ctx, "SELECT now()").Scan(&serverNow); err != nil {
-		return fmt.Errorf("clickhouse clock: %w", err)
 	}
 	start := time.Now()
 	now := start.UTC()
-	full := s.snap == nil || now.Sub(s.lastFull) >= s.cfg.FullPass || len(owned) != s.readySeen
-	var affected []string
+	full := s.mesh == nil || sh.gen != s.lastGen || now.Sub(s.lastFull) >= s.cfg.FullPass
+	var stats PassStats
+	var err error
 	if full {
-		snap, err := loadMeta(ctx, s.conn, s.db)
-		if err != nil {
-			return err
+		s.changes.take() // the full pass reads everything they name
+		stats, err = s.fullPass(ctx, sh, now)
+		if err == nil {
+			s.lastGen, s.lastFull = sh.gen, now
+			s.fullPasses.Add(1)
 		}
-		if err := snap.loadSignals(ctx, s.conn, s.db, s.pol, now, nil); err != nil {
-			return err
-		}
-		s.snap, s.lastFull, s.readySeen = snap, now, len(owned)
-		affected = snap.graph.Products()
 	} else {
-		changed, err := changedSince(ctx, s.conn, s.db, s.watermark)
-		if err != nil {
-			return err
-		}
-		if len(changed) == 0 {
-			s.watermark = serverNow.Add(-2 * time.Second)
-			return nil
-		}
-		var datasets, products []string
-		for _, u := range changed {
-			if strings.HasPrefix(u, "urn:mesh:product:") {
-				products = append(products, u)
-			} else {
-				datasets = append(datasets, u)
-			}
-		}
-		if len(products) > 0 { // declarations changed: reload them and the graph
-			snap, err := loadMeta(ctx, s.conn, s.db)
-			if err != nil {
-				return err
-			}
-			snap.checks, snap.runs, snap.usage = s.snap.checks, s.snap.runs, s.snap.usage
-			s.snap = snap
-		}
-		if err := s.snap.loadSignals(ctx, s.conn, s.db, s.pol, now, datasets); err != nil {
-			return err
-		}
-		set := map[string]bool{}
-		for _, p := range products {
-			set[p] = true
-		}
-		for _, ds := range datasets {
-			if p := s.snap.graph.Owner(ds); p != "" {
-				set[p] = true
-			}
-		}
-		for p := range set {
-			affected = append(affected, p)
-		}
+		stats, err = s.incremental(ctx, sh, now)
 	}
-	// Overlap the watermark: rows stored during this tick are seen again.
-	s.watermark = serverNow.Add(-2 * time.Second)
-
-	scored, alerts, err := s.score(ctx, affected, now)
 	if err != nil {
 		return err
 	}
+	if stats.Affected == 0 && !full {
+		return nil
+	}
+	stats.Full, stats.Took = full, time.Since(start)
 	kind := "incremental"
 	if full {
 		kind = "full"
-		s.fullPasses.Add(1)
 	}
 	if s.cfg.OnPass != nil {
-		s.cfg.OnPass(PassStats{Full: full, Affected: len(affected), Scored: scored, Alerts: alerts, Took: time.Since(start)})
+		s.cfg.OnPass(stats)
 	}
-	s.m.passSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
-	s.m.scored.WithLabelValues(kind).Add(float64(scored))
-	s.log.Debug().Str("pass", kind).Int("affected", len(affected)).Int("scored", scored).Int("alerts", alerts).
-		Dur("took", time.Since(start)).Msg("tick")
+	s.m.passSeconds.WithLabelValues(kind).Observe(stats.Took.Seconds())
+	s.m.scored.WithLabelValues(kind).Add(float64(stats.Scored))
+	s.log.Debug().Str("pass", kind).Int("affected", stats.Affected).Int("scored", stats.Scored).Int("alerts", stats.Alerts).
+		Dur("took", stats.Took).Msg("tick")
 	return nil
 }
 
-// score evaluates the affected products, propagates trust to everything
-// downstream, writes the owned products' scores to history and publishes
-// their alerts. It returns how many products were written and alerted.
-func (s *Scorer) score(ctx context.Context, affected []string, now time.Time) (int, int, error) {
-	g := s.snap.graph
-	for _, p := range affected {
-		if prod := s.snap.products[p]; prod != nil {
-			s.partial[p] = score.Evaluate(s.snap.signals(prod), s.pol, now)
+// fullPass reloads the mesh and scores this replica's whole share.
+func (s *Scorer) fullPass(ctx context.Context, sh share, now time.Time) (PassStats, error) {
+	products, err := loadProducts(ctx, s.conn, s.db, nil)
+	if err != nil {
+		return PassStats{}, err
+	}
+	graph, owners, edges, err := loadGraph(ctx, s.conn, s.db, products)
+	if err != nil {
+		return PassStats{}, err
+	}
+	m := &mesh{products: products, owners: owners, edges: edges, graph: graph, partial: map[string]model.Partial{},
+		remote: map[string]remote{}, flow: map[string]model.Flow{}, written: map[string]string{}, bands: s.pol.Bands}
+	if s.mesh != nil && sh.gen == s.lastGen {
+		m.written = s.mesh.written // same share: write only what changed
+	}
+	mine := m.share(sh, s.parts)
+	var datasets []string
+	if !sh.all {
+		datasets = m.outputsOf(mine)
+	}
+	sig, err := loadSignals(ctx, s.conn, s.db, s.pol, now, datasets)
+	if err != nil {
+		return PassStats{}, err
+	}
+	for _, p := range mine {
+		m.partial[p] = model.Evaluate(sig.signalsOf(products[p]), s.pol, now)
+	}
+	if !sh.all {
+		if m.remote, err = loadRemote(ctx, s.conn, s.db, nil); err != nil {
+			return PassStats{}, err
 		}
 	}
-	scope := map[string]bool{}
-	for _, p := range affected {
-		scope[p] = true
-		for _, d := range g.Downstream(p, -1) {
-			scope[d.URN] = true
+	all := graph.Products()
+	m.flow = model.Propagate(graph, all, m.own, m.flowOf, s.pol.UpstreamMargin)
+	s.mesh = m
+	scored, alerts, err := s.publish(ctx, sh, mine, now, true)
+	return PassStats{Affected: len(mine), Scored: scored, Alerts: alerts}, err
+}
+
+// incremental rescores the products the change feed names, and what
+// depends on them.
+func (s *Scorer) incremental(ctx context.Context, sh share, now time.Time) (PassStats, error) {
+	ch := s.changes.take()
+	if ch.empty() {
+		return PassStats{}, nil
+	}
+	m := s.mesh
+	changed := map[string]bool{} // products whose own score or place in the graph changed
+	graphChanged := false
+	if len(ch.products) > 0 {
+		fresh, err := loadProducts(ctx, s.conn, s.db, keys(ch.products))
+		if err != nil {
+			return PassStats{}, err
 		}
-	}
-	ordered, cyclic := g.TopoOrder()
-	var order []string
-	for _, p := range ordered {
-		if scope[p] {
-			order = append(order, p)
-		}
-	}
-	var cyc []string
-	for _, p := range cyclic {
-		if scope[p] {
-			cyc = append(cyc, p)
-		}
-	}
-	// Products on a cycle are relaxed to a fixed point: the cap only ever
-	// lowers trust, so this terminates; 10 rounds bound it regardless.
-	for _, p := range order {
-		s.propagate(p)
-	}
-	for range 10 {
-		changed := false
-		for _, p := range cyc {
-			before := s.current[p]
-			s.propagate(p)
-			if before == nil || s.current[p].trust != before.trust {
-				changed = true
+		for urn := range ch.products {
+			if p, ok := fresh[urn]; ok {
+				m.products[urn] = p
+				changed[urn] = true
 			}
 		}
-		if !changed {
-			break
+		graphChanged = true
+	}
+	if len(ch.edges) > 0 {
+		edges, err := loadEdges(ctx, s.conn, s.db, keys(ch.edges))
+		if err != nil {
+			return PassStats{}, err
+		}
+		m.edges = mergeEdges(m.edges, edges)
+		graphChanged = true
+	}
+	if graphChanged {
+		// Owners change with declarations: read them again with the graph.
+		g, owners, edges, err := loadGraph(ctx, s.conn, s.db, m.products)
+		if err != nil {
+			return PassStats{}, err
+		}
+		m.graph, m.owners, m.edges = g, owners, edges
+		for ds := range ch.edges {
+			if p := m.owners[ds]; p != "" {
+				changed[p] = true
+			}
 		}
 	}
+	// Own products whose signals or declaration changed: evaluate again.
+	var rescore []string
+	for ds := range ch.datasets {
+		if p := m.owners[ds]; p != "" && sh.owns(p, s.parts) {
+			rescore = append(rescore, p)
+		}
+	}
+	for p := range ch.products {
+		if sh.owns(p, s.parts) {
+			rescore = append(rescore, p)
+		}
+	}
+	slices.Sort(rescore)
+	rescore = slices.Compact(rescore)
+	sig, err := loadSignals(ctx, s.conn, s.db, s.pol, now, m.outputsOf(rescore))
+	if err != nil {
+		return PassStats{}, err
+	}
+	for _, p := range rescore {
+		if prod := m.products[p]; prod != nil {
+			before := m.partial[p]
+			m.partial[p] = model.Evaluate(sig.signalsOf(prod), s.pol, now)
+			if ownChanged(before, m.partial[p]) {
+				changed[p] = true
+			}
+		}
+	}
+	// Products another replica rescored: read their own scores.
+	var theirs []string
+	for p := range ch.scores {
+		if !sh.owns(p, s.parts) {
+			theirs = append(theirs, p)
+		}
+	}
+	if len(theirs) > 0 {
+		got, err := loadRemote(ctx, s.conn, s.db, theirs)
+		if err != nil {
+			return PassStats{}, err
+		}
+		for p, r := range got {
+			m.remote[p] = r
+			changed[p] = true
+		}
+	}
+	if len(changed) == 0 && len(rescore) == 0 {
+		return PassStats{}, nil
+	}
+	// Trust flows down: recompute the changed products and everything
+	// downstream of them, with the rest as the boundary.
+	closure := map[string]bool{}
+	for p := range changed {
+		closure[p] = true
+		for _, d := range m.graph.Downstream(p, -1) {
+			closure[d.URN] = true
+		}
+	}
+	for _, p := range rescore {
+		closure[p] = true
+	}
+	set := keys(closure)
+	for p, f := range model.Propagate(m.graph, set, m.own, m.flowOf, s.pol.UpstreamMargin) {
+		m.flow[p] = f
+	}
+	var mine []string
+	for _, p := range set {
+		if sh.owns(p, s.parts) && m.products[p] != nil {
+			mine = append(mine, p)
+		}
+	}
+	scored, alerts, err := s.publish(ctx, sh, mine, now, false)
+	return PassStats{Affected: len(rescore) + len(theirs), Scored: scored, Alerts: alerts}, err
+}
 
-	var rows []historyRow
+// publish turns the computed scores of some own products into verdicts,
+// writes the ones that changed (current scores, history), publishes the
+// alerts, and announces own scores that changed to the other replicas.
+func (s *Scorer) publish(ctx context.Context, sh share, products []string, now time.Time, full bool) (int, int, error) {
+	m := s.mesh
+	sort.Strings(products)
+	var rows []scoreRow
 	var alerts []*events.ScoreChanged
-	var alertShards []*shard
-	for _, p := range append(order, cyc...) {
-		sh := s.ownedShard(p)
-		if sh == nil {
+	var notices []*kgo.Record
+	snapshot := full && now.Format("2006-01-02") != s.snapDay
+	for _, p := range products {
+		part, ok := m.partial[p]
+		if !ok {
 			continue
 		}
-		r, part := s.current[p], s.partial[p]
-		if r == nil {
-			// In the graph (a dataset edge names it) but not declared yet.
+		shd := sh.shards[Partition(p, s.parts)]
+		last := shd.alerted[p]
+		v := m.verdict(p, part, last, s.pol)
+		row := scoreRow{v: v, at: now, kind: "change"}
+		fp := row.fingerprint()
+		if m.written[p] == fp && !snapshot {
 			continue
 		}
-		rows = append(rows, historyRow{product: p, domain: part.Domain, at: now, r: r, partial: part})
-		if ev := s.alertFor(p, part.Domain, r, sh.alerted[p], now); ev != nil {
+		if m.written[p] == fp {
+			row.kind = "snapshot"
+		}
+		if prev, ok := m.written[p]; !ok || ownPart(prev) != ownPart(fp) {
+			notices = append(notices, kafka.ChangeRecord(p, kafka.ChangeScore))
+		}
+		m.written[p] = fp
+		rows = append(rows, row)
+		if ev := alertFor(v, last, s.pol.For(v.domain).AlertThreshold, now); ev != nil {
 			alerts = append(alerts, ev)
-			alertShards = append(alertShards, sh)
 		}
 	}
-	if err := writeHistory(ctx, s.conn, s.db, rows); err != nil {
+	if err := writeScores(ctx, s.conn, s.db, rows); err != nil {
+		for _, r := range rows {
+			delete(m.written, r.v.product) // written again next time
+		}
 		return 0, 0, err
+	}
+	if snapshot {
+		s.snapDay = now.Format("2006-01-02")
+		if err := dropOldHistory(ctx, s.conn, s.db, now, s.cfg.HistoryRetention, sh); err != nil {
+			s.log.Warn().Err(err).Msg("history retention")
+		}
+	}
+	if len(notices) > 0 && !sh.all {
+		if err := s.client.ProduceSync(ctx, notices...).FirstErr(); err != nil {
+			s.log.Warn().Err(err).Msg("announce changed scores to the other replicas (their next full pass catches up)")
+		}
 	}
 	if len(alerts) > 0 {
 		recs := make([]*kgo.Record, len(alerts))
@@ -391,14 +403,16 @@ func (s *Scorer) score(ctx context.Context, affected []string, now time.Time) (i
 				return 0, 0, err
 			}
 			recs[i] = &kgo.Record{Topic: events.TopicScores, Partition: Partition(ev.ProductURN, s.parts), Key: []byte(ev.ProductURN), Value: b,
-				Headers: []kgo.RecordHeader{{Key: HeaderReplica, Value: []byte(s.cfg.Replica)}}}
+				Headers: []kgo.RecordHeader{{Key: HeaderReplica, Value: []byte(s.cfg.Replica)}, {Key: HeaderGroup, Value: []byte(s.cfg.Group)}}}
 		}
 		if err := s.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return 0, 0, fmt.Errorf("publish %d score changes: %w", len(recs), err)
 		}
 		s.mu.Lock()
-		for i, ev := range alerts {
-			alertShards[i].alerted[ev.ProductURN] = ev
+		for _, ev := range alerts {
+			if shd := sh.shards[Partition(ev.ProductURN, s.parts)]; shd != nil {
+				shd.alerted[ev.ProductURN] = ev
+			}
 		}
 		s.mu.Unlock()
 		s.published.Add(int64(len(alerts)))
@@ -407,78 +421,113 @@ func (s *Scorer) score(ctx context.Context, affected []string, now time.Time) (i
 	return len(rows), len(alerts), nil
 }
 
-// propagate computes a product's trust from its own and its upstream's.
-func (s *Scorer) propagate(p string) {
-	part, ok := s.partial[p]
-	if !ok {
-		return
-	}
-	up := map[string]float64{}
-	for _, u := range s.snap.graph.DirectUpstream(p) {
-		if r := s.current[u]; r != nil {
-			up[u] = r.trust
+// verdict assembles a product's published score.
+func (m *mesh) verdict(p string, part model.Partial, last *events.ScoreChanged, pol *model.Policy) verdict {
+	f := m.flow[p]
+	v := verdict{product: p, domain: part.Domain, partial: part, healthKnown: part.HealthKnown, reasons: part.Reasons}
+	if part.HealthKnown {
+		v.health, v.ownTrust = part.Health, part.OwnTrust
+		v.trust = part.OwnTrust
+		if f.Known && f.Trust < v.trust {
+			v.trust = f.Trust
 		}
 	}
-	trust, why := score.ApplyUpstream(part.OwnTrust, up, s.pol.UpstreamMargin)
-	prev := s.current[p]
-	var prevH, prevT string
-	if prev != nil {
-		prevH, prevT = prev.healthBand, prev.trustBand
-	} else if sh := s.ownedShard(p); sh != nil && sh.alerted[p] != nil {
-		prevH, prevT = sh.alerted[p].NewHealthBand, sh.alerted[p].NewTrustBand
+	v.healthBand, v.trustBand = bands(part, v.trust, last, pol.Bands)
+	if f.Capped(p) {
+		causeTrust := 0.0
+		if r, ok := m.scoreOf(f.Cause); ok {
+			causeTrust = r.ownTrust
+		}
+		v.reasons = append(append([]string(nil), v.reasons...), model.UpstreamReason(f, causeTrust, pol.UpstreamMargin))
 	}
-	reasons := part.Reasons
-	if why != "" {
-		reasons = append(append([]string(nil), reasons...), why)
+	if part.HealthKnown && model.Worse(v.trustBand, model.Band(v.trust, "", pol.Bands)) && v.trustBand == v.healthBand {
+		v.reasons = append(append([]string(nil), v.reasons...), "trust band held at the health band ("+v.healthBand+")")
 	}
-	s.current[p] = &result{
-		health: part.Health, trust: trust,
-		healthBand: score.Band(part.Health, prevH, s.pol.Bands), trustBand: score.Band(trust, prevT, s.pol.Bands),
-		reasons: reasons, upstreamReason: why,
+	v.causes, v.cause = rootCauses(p, v, f, m.scoreOf, m.graph.DirectUpstream(p))
+	for _, c := range v.causes {
+		if c.Hops > 0 && c.ProductURN != f.Cause {
+			v.reasons = append(append([]string(nil), v.reasons...),
+				fmt.Sprintf("upstream %s (%s up) is %s", model.Short(c.ProductURN), hopsText(c.Hops), c.HealthBand))
+		}
 	}
+	return v
 }
 
-// alertFor decides whether a new score is news against the last alert.
-func (s *Scorer) alertFor(p, domain string, r *result, last *events.ScoreChanged, now time.Time) *events.ScoreChanged {
-	threshold := s.pol.For(domain).AlertThreshold
-	ev := &events.ScoreChanged{
-		Envelope:   events.Envelope{EventTime: now.Truncate(time.Millisecond), Emitter: Emitter},
-		ProductURN: p, Domain: domain,
-		NewHealth: r.health, NewTrust: r.trust, NewHealthBand: r.healthBand, NewTrustBand: r.trustBand,
-		Reasons: r.reasons,
+// own is a product's own trust for propagation.
+func (m *mesh) own(p string) model.Own {
+	if part, ok := m.partial[p]; ok {
+		return model.Own{Trust: part.OwnTrust, Known: part.HealthKnown}
 	}
-	for _, c := range s.partial[p].Components {
-		ev.Components = append(ev.Components, events.ScoreComponent{Name: c.Name, Score: c.Score, Weight: c.Weight, Detail: c.Detail})
+	if r, ok := m.remote[p]; ok {
+		return model.Own{Trust: r.ownTrust, Known: r.healthKnown}
 	}
-	prevID := ""
-	switch {
-	case last == nil:
-		ev.Cause = "first score"
-	case last.NewHealthBand == r.healthBand && last.NewTrustBand == r.trustBand &&
-		math.Abs(last.NewHealth-r.health) <= threshold && math.Abs(last.NewTrust-r.trust) <= threshold:
-		return nil
-	default:
-		prevID = last.EventID
-		ev.OldHealth, ev.OldTrust = &last.NewHealth, &last.NewTrust
-		ev.OldHealthBand, ev.OldTrustBand = last.NewHealthBand, last.NewTrustBand
-		ev.Cause = cause(last, r)
-	}
-	// Deterministic: the same transition from the same previous alert gets
-	// the same id, so a replayed or duplicated scorer cannot alert twice.
-	key := fmt.Sprintf("%s|%s|%.1f|%.1f|%s|%s", p, prevID, r.health, r.trust, r.healthBand, r.trustBand)
-	ev.EventID = uuid.NewSHA1(eventIDSpace, []byte(key)).String()
-	return ev
+	return model.Own{}
 }
 
-func cause(last *events.ScoreChanged, r *result) string {
-	worse := r.trust < last.NewTrust || r.health < last.NewHealth
-	switch {
-	case worse && r.upstreamReason != "":
-		return r.upstreamReason
-	case worse && len(r.reasons) > 0:
-		return r.reasons[0]
-	case !worse:
-		return "recovered"
+func (m *mesh) flowOf(p string) (model.Flow, bool) {
+	f, ok := m.flow[p]
+	return f, ok
+}
+
+// scoreOf is what is known of any product's own score, as root causes name it.
+func (m *mesh) scoreOf(p string) (remote, bool) {
+	if part, ok := m.partial[p]; ok {
+		band := model.Unknown
+		if part.HealthKnown {
+			band = model.AtMost(model.Band(part.Health, "", m.bands), part.HealthCap)
+		}
+		return remote{healthKnown: part.HealthKnown, health: part.Health, ownTrust: part.OwnTrust, healthBand: band, problems: part.Problems}, true
 	}
-	return "score moved"
+	r, ok := m.remote[p]
+	return r, ok
+}
+
+// share lists the declared products of this replica's share.
+func (m *mesh) share(sh share, partitions int32) []string {
+	var out []string
+	for p := range m.products {
+		if sh.owns(p, partitions) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *mesh) outputsOf(products []string) []string {
+	out := []string{}
+	for _, p := range products {
+		if prod := m.products[p]; prod != nil {
+			out = append(out, prod.outputs...)
+		}
+	}
+	return out
+}
+
+func ownChanged(a, b model.Partial) bool {
+	return a.HealthKnown != b.HealthKnown || a.Health != b.Health || a.OwnTrust != b.OwnTrust ||
+		a.HealthCap != b.HealthCap || !slices.Equal(a.Problems, b.Problems)
+}
+
+func mergeEdges(have, more [][2]string) [][2]string {
+	seen := make(map[[2]string]bool, len(have))
+	for _, e := range have {
+		seen[e] = true
+	}
+	for _, e := range more {
+		if !seen[e] {
+			have = append(have, e)
+			seen[e] = true
+		}
+	}
+	return have
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
@@ -52,8 +52,9 @@ func (r *rig) start(name string) (s *scorer.Scorer, stop func()) {
 	cfg := scorer.Defaults()
 	cfg.Tick = 100 * time.Millisecond
 	cfg.FullPass = time.Hour // after the first pass, only the incremental path runs
+	cfg.SessionTimeout = 6 * time.Second
 	cfg.Replica = name
-	pol := score.DefaultPolicy()
+	pol := model.DefaultPolicy()
 	kc := kafka.Config{Brokers: strings.Join(r.seeds, ","), Partitions: 1, Replication: 1}
 	log := zerolog.New(zerolog.NewTestWriter(r.t)).Level(zerolog.WarnLevel).With().Str("replica", name).Logger()
 	s, err := scorer.New(cfg, &pol, kc.Opts(), r.conn, r.sc.Database, r.codecs, log, nil)
@@ -76,11 +77,40 @@ func (r *rig) start(name string) (s *scorer.Scorer, stop func()) {
 	return s, stop
 }
 
+// insert stores rows as the ingestor would, and announces them on the
+// change feed as the ingestor does: every dataset and product of the test
+// mesh is named.
 func (r *rig) insert(fill func(b *store.Batch)) {
 	r.t.Helper()
 	b := &store.Batch{}
 	fill(b)
 	if err := r.w.Insert(context.Background(), []*store.Batch{b}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.announce(b)
+}
+
+func (r *rig) announce(b *store.Batch) {
+	r.t.Helper()
+	var recs []*kgo.Record
+	for _, urn := range b.Touched(store.TouchedSignals) {
+		recs = append(recs, kafka.ChangeRecord(urn, kafka.ChangeSignals))
+	}
+	for _, urn := range b.Touched(store.TouchedLineage) {
+		recs = append(recs, kafka.ChangeRecord(urn, kafka.ChangeLineage))
+	}
+	for _, urn := range b.Touched(store.TouchedProducts) {
+		recs = append(recs, kafka.ChangeRecord(urn, kafka.ChangeDeclaration))
+	}
+	if len(recs) == 0 {
+		return
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds...))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -123,11 +153,12 @@ func run(b *store.Batch, name, state string) {
 
 func (r *rig) latest(product string) (trust float64, band string, reasons []string) {
 	r.t.Helper()
+	var t *float64
 	row := r.conn.QueryRow(context.Background(), "SELECT trust, trust_band, reasons FROM "+r.sc.Database+".product_scores_latest WHERE product_urn = ?", product)
-	if err := row.Scan(&trust, &band, &reasons); err != nil {
-		return -1, "", nil
+	if err := row.Scan(&t, &band, &reasons); err != nil || t == nil {
+		return -1, band, reasons
 	}
-	return trust, band, reasons
+	return *t, band, reasons
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -199,7 +230,7 @@ func TestTrustPropagatesTwoHops(t *testing.T) {
 	r.start("solo")
 	waitFor(t, "first scores", func() bool { tr, _, _ := r.latest(c); return tr > 0 })
 	before, band, _ := r.latest(c)
-	if band != score.Healthy || before < 90 {
+	if band != model.Healthy || before < 90 {
 		t.Fatalf("c starts at trust %g (%s), want healthy >= 90", before, band)
 	}
 
@@ -217,11 +248,11 @@ func TestTrustPropagatesTwoHops(t *testing.T) {
 	trustB, _, _ := r.latest(b)
 	trustC, _, reasonsC := r.latest(c)
 	t.Logf("incident: a %.1f (%s), b %.1f, c %.1f (was %.1f)", trustA, bandA, trustB, trustC, before)
-	if bandA != score.Critical && bandA != score.Degraded {
+	if bandA != model.Critical && bandA != model.Degraded {
 		t.Errorf("a's trust band = %s, want degraded or critical", bandA)
 	}
-	if !strings.Contains(strings.Join(reasonsC, " | "), "upstream finance:b") {
-		t.Errorf("c's reasons do not name its upstream: %q", reasonsC)
+	if !strings.Contains(strings.Join(reasonsC, " | "), "upstream sales:a (2 hops up)") {
+		t.Errorf("c's reasons do not name the root cause two hops up: %q", reasonsC)
 	}
 
 	time.Sleep(1100 * time.Millisecond)
@@ -236,14 +267,23 @@ func TestTrustPropagatesTwoHops(t *testing.T) {
 	waitFor(t, "c's trust to recover", func() bool { tr, _, _ := r.latest(c); return tr >= before-1 })
 
 	var downstreamAlerts int
+	var sawRootCause bool
 	for _, ev := range r.alerts() {
 		if ev.ProductURN == c && ev.OldTrust != nil {
 			downstreamAlerts++
-			t.Logf("alert on c: trust %.1f -> %.1f, cause %q", *ev.OldTrust, ev.NewTrust, ev.Cause)
+			t.Logf("alert on c: trust %.1f -> %.1f, cause %q, root causes %+v", *ev.OldTrust, *ev.NewTrust, ev.Cause, ev.RootCauses)
+			for _, rc := range ev.RootCauses {
+				if rc.ProductURN == a && rc.Hops == 2 && strings.Contains(strings.Join(rc.Signals, " "), "(critical, FAIL)") {
+					sawRootCause = true
+				}
+			}
 		}
 	}
 	if downstreamAlerts < 2 {
 		t.Errorf("c got %d change alerts, want a drop and a recovery", downstreamAlerts)
+	}
+	if !sawRootCause {
+		t.Error("no alert on c names sales:a, two hops up, and its failing checks as the root cause")
 	}
 }
 
@@ -309,7 +349,7 @@ func TestReplicasSplitAndTakeOver(t *testing.T) {
 	firsts, publisher := map[string]int{}, map[string]string{}
 	evs, replicas := r.alertsWithReplica()
 	for i, ev := range evs {
-		if ev.Cause == "first score" {
+		if strings.HasPrefix(ev.Cause, "first score") {
 			firsts[ev.ProductURN]++
 		}
 		if p := publisher[ev.ProductURN]; p != "" && p != replicas[i] {

@@ -7,23 +7,31 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/meshpulse/meshpulse/internal/score"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/pkg/lineage"
 )
 
-// The queries the scorer runs. They are constants, with the database and
-// the time bounds as the only parameters; queries_test.go snapshots them
-// and runs them on ClickHouse. Aggregations are chosen to be insensitive to
-// replayed rows (argMax, uniqExact), so they read without FINAL where they can.
+// The queries the scorer runs. They are constants with the database, the
+// time bounds and (as an external table) the datasets of interest as the
+// only parameters; queries_test.go snapshots them and runs them on every
+// supported ClickHouse. Aggregations are insensitive to replayed rows
+// (argMax, uniqExact, uniq), so the append logs are read without FINAL.
 const (
 	queryProducts = `SELECT product_urn, domain, description, tags, owners, documentation_url, access_notes,
        output_datasets, input_datasets, freshness_slo_seconds, min_quality_pass_rate
-FROM {db}.products FINAL`
+FROM {db}.products FINAL {only_products}`
 
-	queryDatasets = `SELECT dataset_urn, product_urn, schema_ref, field_names, field_descriptions, field_classifications, field_pii
-FROM {db}.datasets`
+	// Each product's own declaration of its outputs (completeness).
+	queryDeclarations = `SELECT dataset_urn, product_urn, schema_ref, field_names, field_descriptions, field_classifications, field_pii
+FROM {db}.dataset_declarations FINAL {only_products}`
+
+	queryOwners = `SELECT dataset_urn, product_urn FROM {db}.dataset_owners`
+
+	queryEdges = `SELECT input_dataset, output_dataset FROM {db}.lineage_edges FINAL {only_outputs}`
 
 	queryChecks = `SELECT dataset_urn, check_name, argMax(status, event_time_ms) AS status, argMax(severity, event_time_ms) AS severity
 FROM {db}.quality_results
@@ -39,27 +47,23 @@ ARRAY JOIN outputs AS ds
 WHERE event_time >= toDateTime(?) {only_ds}
 GROUP BY ds`
 
+	// uniq counts exactly below 65,536 distinct values per group (its hash
+	// set only starts sampling beyond) and costs far less than uniqExact.
 	queryUsage = `SELECT dataset_urn,
-       uniqExactIf(consumer_user, event_time >= toDateTime(?)) AS consumers,
-       uniqExactIf(consumer_user, event_time < toDateTime(?)) AS previous
+       uniqIf(consumer_user, event_time >= toDateTime(?)) AS consumers,
+       uniqIf(consumer_user, event_time < toDateTime(?)) AS previous
 FROM {db}.usage_events
 WHERE event_time >= toDateTime(?) {only}
 GROUP BY dataset_urn`
 
-	// queryChanged lists the datasets and products whose signals arrived
-	// since a watermark (ingested_at is the server's insert time).
-	queryChanged = `SELECT DISTINCT urn FROM (
-  SELECT dataset_urn AS urn FROM {db}.quality_results WHERE ingested_at >= toDateTime(?)
-  UNION ALL
-  SELECT dataset_urn AS urn FROM {db}.usage_events WHERE ingested_at >= toDateTime(?)
-  UNION ALL
-  SELECT arrayJoin(outputs) AS urn FROM {db}.lineage_runs WHERE ingested_at >= toDateTime(?)
-  UNION ALL
-  SELECT product_urn AS urn FROM {db}.products WHERE ingested_at >= toDateTime(?)
-)`
-
-	queryLastScores = `SELECT product_urn, health, trust, health_band, trust_band FROM {db}.product_scores_latest`
+	// The scores other replicas computed for their share (trust flows
+	// across shares).
+	queryRemote = `SELECT product_urn, health, own_trust, health_band, problems
+FROM {db}.scores_current FINAL {only_products}`
 )
+
+// datasetsTable is the external table that carries a set of URNs to a query.
+const datasetsTable = "wanted"
 
 // Query is one SQL statement the scorer runs, rendered for a database.
 type Query struct {
@@ -69,8 +73,9 @@ type Query struct {
 }
 
 // Queries lists every query the scorer runs, rendered for database db, with
-// the kind of each argument ("time": unix seconds, "datasets": an array of
-// URNs). Tests run them on every supported ClickHouse.
+// the kind of each argument ("time": unix seconds) and, when filtered, the
+// external table "wanted" (column urn) it reads. Tests run them on every
+// supported ClickHouse.
 func Queries(db string) []Query {
 	ts := func(n int) []string {
 		out := make([]string, n)
@@ -79,21 +84,55 @@ func Queries(db string) []Query {
 		}
 		return out
 	}
-	with := func(a []string) []string { return append(a, "datasets") }
 	return []Query{
 		{"products", q(queryProducts, db, false), nil},
-		{"datasets", q(queryDatasets, db, false), nil},
-		{"checks (full pass)", q(queryChecks, db, false), ts(1)},
-		{"checks (changed datasets)", q(queryChecks, db, true), with(ts(1))},
-		{"runs (full pass)", q(queryRuns, db, false), ts(3)},
-		{"runs (changed datasets)", q(queryRuns, db, true), with(ts(3))},
-		{"usage (full pass)", q(queryUsage, db, false), ts(3)},
-		{"usage (changed datasets)", q(queryUsage, db, true), with(ts(3))},
-		{"changed since watermark", q(queryChanged, db, false), ts(4)},
-		{"lineage products", "SELECT product_urn, output_datasets, input_datasets FROM " + db + ".products FINAL", nil},
-		{"lineage edges", "SELECT input_dataset, output_dataset FROM " + db + ".lineage_edges FINAL", nil},
+		{"products (changed)", q(queryProducts, db, true), []string{"wanted"}},
+		{"declarations", q(queryDeclarations, db, false), nil},
+		{"declarations (changed)", q(queryDeclarations, db, true), []string{"wanted"}},
+		{"owners", q(queryOwners, db, false), nil},
+		{"edges", q(queryEdges, db, false), nil},
+		{"edges (changed)", q(queryEdges, db, true), []string{"wanted"}},
+		{"checks (all)", q(queryChecks, db, false), ts(1)},
+		{"checks (share)", q(queryChecks, db, true), append(ts(1), "wanted")},
+		{"runs (all)", q(queryRuns, db, false), ts(3)},
+		{"runs (share)", q(queryRuns, db, true), append(ts(3), "wanted")},
+		{"usage (all)", q(queryUsage, db, false), ts(3)},
+		{"usage (share)", q(queryUsage, db, true), append(ts(3), "wanted")},
+		{"remote scores", q(queryRemote, db, false), nil},
+		{"remote scores (changed)", q(queryRemote, db, true), []string{"wanted"}},
 		{"clock", "SELECT now()", nil},
 	}
+}
+
+// q fills in the database and, for a filtered load, the filter on the
+// external table of wanted URNs.
+func q(query, db string, filtered bool) string {
+	only, onlyDS, onlyProducts, onlyOutputs := "", "", "", ""
+	if filtered {
+		in := " IN (SELECT urn FROM " + datasetsTable + ")"
+		only, onlyDS = "AND dataset_urn"+in, "AND ds"+in
+		onlyProducts, onlyOutputs = "WHERE product_urn"+in, "WHERE output_dataset"+in
+	}
+	return strings.NewReplacer("{db}", db, "{only}", only, "{only_ds}", onlyDS,
+		"{only_products}", onlyProducts, "{only_outputs}", onlyOutputs).Replace(query)
+}
+
+// wanted returns a context carrying urns as the external table the
+// filtered queries read, or ctx itself when urns is nil (no filter).
+func wanted(ctx context.Context, urns []string) (context.Context, error) {
+	if urns == nil {
+		return ctx, nil
+	}
+	t, err := ext.NewTable(datasetsTable, ext.Column("urn", "String"))
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range urns {
+		if err := t.Append(u); err != nil {
+			return nil, err
+		}
+	}
+	return clickhouse.Context(ctx, clickhouse.WithExternalTable(t)), nil
 }
 
 // freshnessHorizon bounds how far back the last successful run is searched.
@@ -103,18 +142,198 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // product is what the scorer keeps of a product's declaration.
 type product struct {
-	urn, domain string
-	outputs     []string
-	meta        score.Metadata
+	urn, domain     string
+	outputs, inputs []string
+	meta            model.Metadata
+	// declared is each output's declaration as this product made it.
+	declared map[string]declaration
 }
 
-// snapshot is one load of everything the model needs.
-type snapshot struct {
-	products map[string]*product
-	graph    *lineage.Graph
-	checks   map[string][]score.CheckResult // by dataset
-	runs     map[string]runStats            // by dataset
-	usage    map[string][2]int              // by dataset: consumers now, before
+type declaration struct {
+	schemaRef                       bool
+	fields, described, classified   int
+	snakeCase, pii                  int
+}
+
+// loadProducts reads product declarations: all of them (urns nil) or those
+// named.
+func loadProducts(ctx context.Context, conn driver.Conn, db string, urns []string) (map[string]*product, error) {
+	qctx, err := wanted(ctx, urns)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*product{}
+	rows, err := conn.Query(qctx, q(queryProducts, db, urns != nil))
+	if err != nil {
+		return nil, fmt.Errorf("load products: %w", err)
+	}
+	for rows.Next() {
+		var (
+			p                 product
+			desc, doc, access string
+			tags, owners      []string
+			freshness         *int64
+			minPass           *float64
+		)
+		if err := rows.Scan(&p.urn, &p.domain, &desc, &tags, &owners, &doc, &access, &p.outputs, &p.inputs, &freshness, &minPass); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		p.meta = model.Metadata{Description: desc, Tags: tags, Owners: owners, DocumentationURL: doc, AccessNotes: access,
+			HasSLO: freshness != nil || minPass != nil}
+		if freshness != nil {
+			p.meta.FreshnessSLO = time.Duration(*freshness) * time.Second
+		}
+		if minPass != nil {
+			p.meta.MinPassRate = *minPass
+		}
+		p.declared = map[string]declaration{}
+		out[p.urn] = &p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = conn.Query(qctx, q(queryDeclarations, db, urns != nil))
+	if err != nil {
+		return nil, fmt.Errorf("load declarations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			ds, prod, schemaRef   string
+			names, descs, classes []string
+			pii                   []uint8
+		)
+		if err := rows.Scan(&ds, &prod, &schemaRef, &names, &descs, &classes, &pii); err != nil {
+			return nil, err
+		}
+		p := out[prod]
+		if p == nil {
+			continue
+		}
+		d := declaration{schemaRef: schemaRef != "", fields: len(names)}
+		for i, n := range names {
+			if descs[i] != "" {
+				d.described++
+			}
+			if classes[i] != "" {
+				d.classified++
+			}
+			if pii[i] == 1 {
+				d.pii++
+			}
+			if snakeCase.MatchString(n) {
+				d.snakeCase++
+			}
+		}
+		p.declared[ds] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, p := range out {
+		p.summarise()
+	}
+	return out, nil
+}
+
+// summarise folds the declarations of the outputs the product still
+// declares into its metadata.
+func (p *product) summarise() {
+	m := &p.meta
+	m.Outputs = len(p.outputs)
+	m.OutputsWithSchema, m.Fields, m.FieldsDescribed, m.FieldsClassified, m.FieldsSnakeCase, m.PIIFields = 0, 0, 0, 0, 0, 0
+	for _, ds := range p.outputs {
+		d, ok := p.declared[ds]
+		if !ok {
+			continue
+		}
+		if d.schemaRef {
+			m.OutputsWithSchema++
+		}
+		m.Fields += d.fields
+		m.FieldsDescribed += d.described
+		m.FieldsClassified += d.classified
+		m.FieldsSnakeCase += d.snakeCase
+		m.PIIFields += d.pii
+	}
+}
+
+// loadGraph reads the owners of datasets and the dataset edges and builds
+// the lineage graph over the given products.
+func loadGraph(ctx context.Context, conn driver.Conn, db string, products map[string]*product) (*lineage.Graph, map[string]string, [][2]string, error) {
+	owners := map[string]string{}
+	rows, err := conn.Query(ctx, q(queryOwners, db, false))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load owners: %w", err)
+	}
+	for rows.Next() {
+		var ds, p string
+		if err := rows.Scan(&ds, &p); err != nil {
+			rows.Close()
+			return nil, nil, nil, err
+		}
+		owners[ds] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	edges, err := loadEdges(ctx, conn, db, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return buildGraph(products, owners, edges), owners, edges, nil
+}
+
+// loadEdges reads dataset edges: all, or those into the given outputs.
+func loadEdges(ctx context.Context, conn driver.Conn, db string, outputs []string) ([][2]string, error) {
+	qctx, err := wanted(ctx, outputs)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(qctx, q(queryEdges, db, outputs != nil))
+	if err != nil {
+		return nil, fmt.Errorf("load lineage edges: %w", err)
+	}
+	defer rows.Close()
+	var edges [][2]string
+	for rows.Next() {
+		var in, out string
+		if err := rows.Scan(&in, &out); err != nil {
+			return nil, err
+		}
+		edges = append(edges, [2]string{in, out})
+	}
+	return edges, rows.Err()
+}
+
+// buildGraph makes the product graph: a dataset belongs to its owner (the
+// earliest claim), so a losing declaration draws no edge.
+func buildGraph(products map[string]*product, owners map[string]string, edges [][2]string) *lineage.Graph {
+	g := lineage.New()
+	for urn, p := range products {
+		var outs []string
+		for _, o := range p.outputs {
+			if owner, ok := owners[o]; !ok || owner == urn {
+				outs = append(outs, o)
+			}
+		}
+		g.AddProduct(urn, outs, p.inputs)
+	}
+	for _, e := range edges {
+		g.AddDatasetEdge(e[0], e[1])
+	}
+	g.Build()
+	return g
+}
+
+// signalSet is the signals of some datasets as of a time.
+type signalSet struct {
+	checks map[string][]model.CheckResult // by dataset
+	runs   map[string]runStats
+	usage  map[string][2]int // consumers now, before
 }
 
 type runStats struct {
@@ -122,72 +341,38 @@ type runStats struct {
 	lastSuccess time.Time
 }
 
-// q fills in the database and, for an incremental load, the dataset filter.
-func q(query, db string, filtered bool) string {
-	only, onlyDS := "", ""
-	if filtered {
-		only, onlyDS = "AND dataset_urn IN (SELECT arrayJoin(?))", "AND ds IN (SELECT arrayJoin(?))"
+// loadSignals reads checks, runs and usage as of now for the given
+// datasets, or for all when datasets is nil.
+func loadSignals(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, datasets []string) (*signalSet, error) {
+	s := &signalSet{checks: map[string][]model.CheckResult{}, runs: map[string]runStats{}, usage: map[string][2]int{}}
+	if datasets != nil && len(datasets) == 0 {
+		return s, nil
 	}
-	return strings.NewReplacer("{db}", db, "{only}", only, "{only_ds}", onlyDS).Replace(query)
-}
-
-// loadMeta reads every product's declaration and the lineage graph.
-func loadMeta(ctx context.Context, conn driver.Conn, db string) (*snapshot, error) {
-	s := &snapshot{products: map[string]*product{}, checks: map[string][]score.CheckResult{},
-		runs: map[string]runStats{}, usage: map[string][2]int{}}
-	if err := s.loadProducts(ctx, conn, db); err != nil {
-		return nil, err
-	}
-	g, err := lineage.LoadClickHouse(ctx, conn, db)
+	filtered := datasets != nil
+	qctx, err := wanted(ctx, datasets)
 	if err != nil {
 		return nil, err
-	}
-	s.graph = g
-	return s, nil
-}
-
-// loadSignals reads checks, runs and usage as of now, for the given
-// datasets only, or for all when datasets is nil, into the snapshot.
-func (s *snapshot) loadSignals(ctx context.Context, conn driver.Conn, db string, pol *score.Policy, now time.Time, datasets []string) error {
-	filtered := datasets != nil
-	if filtered {
-		if len(datasets) == 0 {
-			return nil
-		}
-		for _, ds := range datasets {
-			delete(s.checks, ds)
-			delete(s.runs, ds)
-			delete(s.usage, ds)
-		}
-	} else {
-		s.checks, s.runs, s.usage = map[string][]score.CheckResult{}, map[string]runStats{}, map[string][2]int{}
-	}
-	args := func(a ...any) []any {
-		if filtered {
-			a = append(a, datasets)
-		}
-		return a
 	}
 	unix := func(t time.Time) int64 { return t.Unix() }
 
-	rows, err := conn.Query(ctx, q(queryChecks, db, filtered), args(unix(now.Add(-pol.Windows.Quality.Duration)))...)
+	rows, err := conn.Query(qctx, q(queryChecks, db, filtered), unix(now.Add(-pol.Windows.Quality.Duration)))
 	if err != nil {
-		return fmt.Errorf("load checks: %w", err)
+		return nil, fmt.Errorf("load checks: %w", err)
 	}
 	for rows.Next() {
-		var c score.CheckResult
+		var c model.CheckResult
 		if err := rows.Scan(&c.Dataset, &c.Check, &c.Status, &c.Severity); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		s.checks[c.Dataset] = append(s.checks[c.Dataset], c)
 	}
 	rows.Close()
 
 	runsFrom := unix(now.Add(-pol.Windows.Runs.Duration))
-	rows, err = conn.Query(ctx, q(queryRuns, db, filtered), args(runsFrom, runsFrom, unix(now.Add(-freshnessHorizon)))...)
+	rows, err = conn.Query(qctx, q(queryRuns, db, filtered), runsFrom, runsFrom, unix(now.Add(-freshnessHorizon)))
 	if err != nil {
-		return fmt.Errorf("load runs: %w", err)
+		return nil, fmt.Errorf("load runs: %w", err)
 	}
 	for rows.Next() {
 		var ds string
@@ -195,7 +380,7 @@ func (s *snapshot) loadSignals(ctx context.Context, conn driver.Conn, db string,
 		var last int64
 		if err := rows.Scan(&ds, &ok, &failed, &last); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		st := runStats{ok: int(ok), failed: int(failed)}
 		if last > 0 {
@@ -206,118 +391,26 @@ func (s *snapshot) loadSignals(ctx context.Context, conn driver.Conn, db string,
 	rows.Close()
 
 	w := pol.Windows.Adoption.Duration
-	rows, err = conn.Query(ctx, q(queryUsage, db, filtered), args(unix(now.Add(-w)), unix(now.Add(-w)), unix(now.Add(-2*w)))...)
+	rows, err = conn.Query(qctx, q(queryUsage, db, filtered), unix(now.Add(-w)), unix(now.Add(-w)), unix(now.Add(-2*w)))
 	if err != nil {
-		return fmt.Errorf("load usage: %w", err)
+		return nil, fmt.Errorf("load usage: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var ds string
 		var cur, prev uint64
 		if err := rows.Scan(&ds, &cur, &prev); err != nil {
-			return err
+			return nil, err
 		}
 		s.usage[ds] = [2]int{int(cur), int(prev)}
 	}
-	return rows.Err()
+	return s, rows.Err()
 }
 
-// changedSince lists the URNs (datasets and products) with signals stored
-// at or after the watermark.
-func changedSince(ctx context.Context, conn driver.Conn, db string, watermark time.Time) ([]string, error) {
-	w := watermark.Unix()
-	rows, err := conn.Query(ctx, q(queryChanged, db, false), w, w, w, w)
-	if err != nil {
-		return nil, fmt.Errorf("load changes: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
-}
-
-func (s *snapshot) loadProducts(ctx context.Context, conn driver.Conn, db string) error {
-	rows, err := conn.Query(ctx, q(queryProducts, db, false))
-	if err != nil {
-		return fmt.Errorf("load products: %w", err)
-	}
-	for rows.Next() {
-		var (
-			p                 product
-			desc, doc, access string
-			tags, owners, ins []string
-			freshness         *int64
-			minPass           *float64
-		)
-		if err := rows.Scan(&p.urn, &p.domain, &desc, &tags, &owners, &doc, &access, &p.outputs, &ins, &freshness, &minPass); err != nil {
-			rows.Close()
-			return err
-		}
-		p.meta = score.Metadata{Description: desc, Tags: tags, Owners: owners, DocumentationURL: doc, AccessNotes: access,
-			Outputs: len(p.outputs), HasSLO: freshness != nil || minPass != nil}
-		if freshness != nil {
-			p.meta.FreshnessSLO = time.Duration(*freshness) * time.Second
-		}
-		if minPass != nil {
-			p.meta.MinPassRate = *minPass
-		}
-		s.products[p.urn] = &p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows, err = conn.Query(ctx, q(queryDatasets, db, false))
-	if err != nil {
-		return fmt.Errorf("load datasets: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			ds, prod, schemaRef   string
-			names, descs, classes []string
-			pii                   []uint8
-		)
-		if err := rows.Scan(&ds, &prod, &schemaRef, &names, &descs, &classes, &pii); err != nil {
-			return err
-		}
-		p := s.products[prod]
-		if p == nil || !contains(p.outputs, ds) {
-			continue // no longer declared by that product
-		}
-		m := &p.meta
-		if schemaRef != "" {
-			m.OutputsWithSchema++
-		}
-		m.Fields += len(names)
-		for i, n := range names {
-			if descs[i] != "" {
-				m.FieldsDescribed++
-			}
-			if classes[i] != "" {
-				m.FieldsClassified++
-			}
-			if pii[i] == 1 {
-				m.PIIFields++
-			}
-			if snakeCase.MatchString(n) {
-				m.FieldsSnakeCase++
-			}
-		}
-	}
-	return rows.Err()
-}
-
-// signals assembles one product's signals from the snapshot.
-func (s *snapshot) signals(p *product) score.Signals {
-	sig := score.Signals{Product: p.urn, Domain: p.domain, Meta: p.meta}
-	consumers := map[bool]int{}
+// signalsOf assembles one product's signals.
+func (s *signalSet) signalsOf(p *product) model.Signals {
+	sig := model.Signals{Product: p.urn, Domain: p.domain, Meta: p.meta}
+	var now, before int
 	for _, ds := range p.outputs {
 		sig.Checks = append(sig.Checks, s.checks[ds]...)
 		r := s.runs[ds]
@@ -327,21 +420,54 @@ func (s *snapshot) signals(p *product) score.Signals {
 			sig.LastSuccess = r.lastSuccess
 		}
 		u := s.usage[ds]
-		consumers[true] += u[0]
-		consumers[false] += u[1]
+		now += u[0]
+		before += u[1]
 	}
 	// Consumers are counted per dataset; a product with several outputs
 	// sums them (a consumer of two outputs counts twice, a documented
 	// simplification that favours products with several outputs only mildly).
-	sig.Consumers, sig.PrevConsumers = consumers[true], consumers[false]
+	sig.Consumers, sig.PrevConsumers = now, before
 	return sig
 }
 
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
+// remote is a score another replica computed (its share).
+type remote struct {
+	healthKnown bool
+	health      float64
+	ownTrust    float64
+	healthBand  string
+	problems    []string
+}
+
+// loadRemote reads scores of other replicas' products: all or those named.
+func loadRemote(ctx context.Context, conn driver.Conn, db string, urns []string) (map[string]remote, error) {
+	out := map[string]remote{}
+	if urns != nil && len(urns) == 0 {
+		return out, nil
 	}
-	return false
+	qctx, err := wanted(ctx, urns)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(qctx, q(queryRemote, db, urns != nil))
+	if err != nil {
+		return nil, fmt.Errorf("load scores of other replicas: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			urn, band       string
+			health, trust   *float64
+			problems        []string
+		)
+		if err := rows.Scan(&urn, &health, &trust, &band, &problems); err != nil {
+			return nil, err
+		}
+		r := remote{healthBand: band, problems: problems}
+		if health != nil && trust != nil {
+			r.healthKnown, r.health, r.ownTrust = true, *health, *trust
+		}
+		out[urn] = r
+	}
+	return out, rows.Err()
 }

@@ -41,6 +41,40 @@ func (b *Batch) TableLen(table string) int {
 	return 0
 }
 
+// What a batch touched, for the change feed.
+const (
+	TouchedSignals  = iota // datasets with new checks, runs or reads
+	TouchedLineage         // datasets with new lineage edges into them
+	TouchedProducts        // products with a new declaration
+)
+
+// Touched lists, without repeats, the URNs the batch's rows are about.
+func (b *Batch) Touched(kind int) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(urns ...string) {
+		for _, u := range urns {
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+		}
+	}
+	switch kind {
+	case TouchedSignals:
+		add(b.usage.datasetURN...)
+		add(b.quality.datasetURN...)
+		for _, outs := range b.lineageRuns.outputs {
+			add(outs...)
+		}
+	case TouchedLineage:
+		add(b.lineageEdges.output...)
+	case TouchedProducts:
+		add(b.products.urn...)
+	}
+	return out
+}
+
 // tables lists each table with its rows, in insert order.
 func (b *Batch) tables() []tableRows {
 	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.usage, &b.quality}

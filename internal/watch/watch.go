@@ -75,15 +75,21 @@ func (c Config) matches(sc *events.ScoreChanged) bool {
 // Format renders one change for a person.
 func Format(sc *events.ScoreChanged) string {
 	name := strings.TrimPrefix(sc.ProductURN, "urn:mesh:product:")
-	move := func(old *float64, oldBand string, now float64, band string) string {
-		if old == nil {
-			return fmt.Sprintf("%.0f %s", now, band)
+	val := func(v *float64) string {
+		if v == nil {
+			return "?"
+		}
+		return fmt.Sprintf("%.0f", *v)
+	}
+	move := func(old *float64, oldBand string, now *float64, band string) string {
+		if oldBand == "" {
+			return fmt.Sprintf("%s %s", val(now), band)
 		}
 		arrow := "→"
 		if band != oldBand {
-			return fmt.Sprintf("%.0f %s %s %.0f %s", *old, oldBand, arrow, now, strings.ToUpper(band))
+			return fmt.Sprintf("%s %s %s %s %s", val(old), oldBand, arrow, val(now), strings.ToUpper(band))
 		}
-		return fmt.Sprintf("%.0f %s %.0f %s", *old, arrow, now, band)
+		return fmt.Sprintf("%s %s %s %s", val(old), arrow, val(now), band)
 	}
 	line := fmt.Sprintf("%s  %-34s health %-28s trust %-28s %s", sc.EventTime.Local().Format("15:04:05"), name,
 		move(sc.OldHealth, sc.OldHealthBand, sc.NewHealth, sc.NewHealthBand),

@@ -21,11 +21,14 @@ func TestFormat(t *testing.T) {
 		ev   events.ScoreChanged
 		want []string
 	}{
-		{events.ScoreChanged{ProductURN: "urn:mesh:product:sales:orders", NewHealth: 90, NewHealthBand: "healthy", NewTrust: 88, NewTrustBand: "healthy", Cause: "first score"},
+		{events.ScoreChanged{ProductURN: "urn:mesh:product:sales:orders", NewHealth: ptr(90), NewHealthBand: "healthy", NewTrust: ptr(88), NewTrustBand: "healthy", Cause: "first score"},
 			[]string{"sales:orders", "health 90 healthy", "trust 88 healthy", "first score"}},
-		{events.ScoreChanged{ProductURN: "urn:mesh:product:sales:orders", OldHealth: ptr(90), OldHealthBand: "healthy", NewHealth: 35, NewHealthBand: "critical",
-			OldTrust: ptr(88), OldTrustBand: "healthy", NewTrust: 80, NewTrustBand: "healthy", Cause: "3 of 3 checks failed"},
+		{events.ScoreChanged{ProductURN: "urn:mesh:product:sales:orders", OldHealth: ptr(90), OldHealthBand: "healthy", NewHealth: ptr(35), NewHealthBand: "critical",
+			OldTrust: ptr(88), OldTrustBand: "healthy", NewTrust: ptr(80), NewTrustBand: "healthy", Cause: "3 of 3 checks failed"},
 			[]string{"health 90 healthy → 35 CRITICAL", "trust 88 → 80 healthy", "3 of 3 checks failed"}},
+		{events.ScoreChanged{ProductURN: "urn:mesh:product:sales:orders", OldHealth: ptr(90), OldHealthBand: "healthy", NewHealthBand: "unknown",
+			OldTrust: ptr(88), OldTrustBand: "healthy", NewTrustBand: "unknown", Cause: "no signals any more"},
+			[]string{"health 90 healthy → ? UNKNOWN", "no signals any more"}},
 	}
 	for _, tt := range tests {
 		got := Format(&tt.ev)
@@ -51,7 +54,7 @@ func TestRunFilters(t *testing.T) {
 	for _, p := range []string{"urn:mesh:product:sales:a", "urn:mesh:product:finance:b", "urn:mesh:product:sales:c"} {
 		domain := strings.Split(p, ":")[3]
 		ev := &events.ScoreChanged{Envelope: events.Envelope{EventID: "6f1c2f0e-9a57-4c57-9b7e-1d2f3a4b5c6d", EventTime: time.Now(), Emitter: "scorer"},
-			ProductURN: p, Domain: domain, NewHealth: 50, NewTrust: 50, NewHealthBand: "degraded", NewTrustBand: "degraded", Cause: "first score"}
+			ProductURN: p, Domain: domain, NewHealth: ptr(50), NewTrust: ptr(50), NewHealthBand: "degraded", NewTrustBand: "degraded", Cause: "first score"}
 		b, _ := codecs.Encode(ev)
 		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: events.TopicScores, Key: []byte(p), Value: b}).FirstErr(); err != nil {
 			t.Fatal(err)

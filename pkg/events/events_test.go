@@ -112,9 +112,10 @@ func sampleEvents() []Event {
 		&QualityResult{Envelope: env("sales"), DatasetURN: "urn:mesh:dataset:warehouse:sales.orders", CheckName: "not_null_id",
 			CheckType: "validity", Status: "FAIL", Severity: "high", ObservedValue: ptr(3.0), Threshold: ptr(0.0), Message: "3 nulls"},
 		&ScoreChanged{Envelope: env("scorer"), ProductURN: "urn:mesh:product:sales:orders", Domain: "sales",
-			OldHealth: ptr(90.0), NewHealth: 40, NewTrust: 55, OldHealthBand: "healthy", NewHealthBand: "critical",
+			OldHealth: ptr(90.0), NewHealth: ptr(40.0), NewTrust: ptr(55.0), OldHealthBand: "healthy", NewHealthBand: "critical",
 			NewTrustBand: "degraded", Components: []ScoreComponent{{Name: "quality", Score: 40, Weight: 0.5, Detail: "3 of 5 failed"}},
-			Reasons: []string{"3 of 5 checks failed on sales.orders"}, Cause: "quality"},
+			Reasons: []string{"3 of 5 checks failed on sales.orders"}, Cause: "quality",
+			RootCauses: []RootCause{{ProductURN: "urn:mesh:product:sales:orders", Hops: 0, HealthBand: "critical", Signals: []string{"failing on wh:sales.orders: not_null_id (critical, FAIL)"}}}},
 	}
 }
 
@@ -401,4 +402,34 @@ func allocationBomb(codecs *Codecs) []byte {
 		str(s)
 	}
 	return binary.AppendVarint(b, 1<<31-1) // inputs: "2^31 - 1 items follow"
+}
+
+// TestScoreChangedV1 reads an alert a v1 scorer left on the compacted
+// mesh.scores into the v2 type: scores become known values, no root causes.
+func TestScoreChangedV1(t *testing.T) {
+	codecs, err := NewCodecs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v1 *SchemaVersion
+	for _, v := range codecs.Versions() {
+		if v.Family == FamilyScores && v.Version == 1 {
+			v1 = v
+		}
+	}
+	b, err := codecs.EncodeNative(v1, map[string]any{"event_id": "6f1c2f0e-9a57-4c57-9b7e-1d2f3a4b5c6d", "event_time": testTime,
+		"emitter": "scorer", "product_urn": "urn:mesh:product:sales:orders", "domain": "sales", "old_health": nil, "new_health": 72.5,
+		"old_trust": nil, "new_trust": 60.0, "old_health_band": nil, "new_health_band": "healthy", "old_trust_band": nil,
+		"new_trust_band": "degraded", "components": []any{}, "reasons": []any{"r"}, "cause": "first score"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := codecs.Decode(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := ev.(*ScoreChanged)
+	if sc.NewHealth == nil || *sc.NewHealth != 72.5 || sc.NewTrust == nil || *sc.NewTrust != 60 || len(sc.RootCauses) != 0 || sc.NewTrustBand != "degraded" {
+		t.Fatalf("v1 alert read as %+v", sc)
+	}
 }

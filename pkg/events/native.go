@@ -185,9 +185,9 @@ func (e *ScoreChanged) toNative() native {
 	m["product_urn"] = e.ProductURN
 	m["domain"] = e.Domain
 	m["old_health"] = optDouble(e.OldHealth)
-	m["new_health"] = e.NewHealth
+	m["new_health"] = optDouble(e.NewHealth)
 	m["old_trust"] = optDouble(e.OldTrust)
-	m["new_trust"] = e.NewTrust
+	m["new_trust"] = optDouble(e.NewTrust)
 	m["old_health_band"] = optString(e.OldHealthBand)
 	m["new_health_band"] = e.NewHealthBand
 	m["old_trust_band"] = optString(e.OldTrustBand)
@@ -199,6 +199,11 @@ func (e *ScoreChanged) toNative() native {
 	m["components"] = comps
 	m["reasons"] = anySlice(e.Reasons)
 	m["cause"] = e.Cause
+	causes := make([]any, len(e.RootCauses))
+	for i, c := range e.RootCauses {
+		causes[i] = native{"product_urn": c.ProductURN, "hops": int32(c.Hops), "health_band": c.HealthBand, "signals": anySlice(c.Signals)}
+	}
+	m["root_causes"] = causes
 	return m
 }
 
@@ -207,9 +212,9 @@ func (e *ScoreChanged) fromNative(m native) {
 	e.ProductURN = str(m, "product_urn")
 	e.Domain = str(m, "domain")
 	e.OldHealth = optF64(m, "old_health")
-	e.NewHealth = f64(m, "new_health")
+	e.NewHealth = optF64(m, "new_health")
 	e.OldTrust = optF64(m, "old_trust")
-	e.NewTrust = f64(m, "new_trust")
+	e.NewTrust = optF64(m, "new_trust")
 	e.OldHealthBand = optStr(m, "old_health_band")
 	e.NewHealthBand = str(m, "new_health_band")
 	e.OldTrustBand = optStr(m, "old_trust_band")
@@ -220,6 +225,11 @@ func (e *ScoreChanged) fromNative(m native) {
 	}
 	e.Reasons = strs(m, "reasons")
 	e.Cause = str(m, "cause")
+	for _, c := range records(m, "root_causes") {
+		n, _ := c["hops"].(int32)
+		e.RootCauses = append(e.RootCauses, RootCause{ProductURN: str(c, "product_urn"), Hops: int(n),
+			HealthBand: str(c, "health_band"), Signals: strs(c, "signals")})
+	}
 }
 
 // toNative dispatches on the concrete type.

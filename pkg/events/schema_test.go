@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -60,7 +61,7 @@ func TestEmbeddedFingerprints(t *testing.T) {
 		"scores v1":   {0x5d6860d4bd94c61c, 0xd46113f1cb6e62f6},
 	}
 	for _, v := range codecs.Versions() {
-		key := string(v.Family) + " v" + string(rune('0'+v.Version))
+		key := fmt.Sprintf("%s v%d", v.Family, v.Version)
 		w, ok := want[key]
 		if !ok {
 			continue

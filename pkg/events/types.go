@@ -135,16 +135,26 @@ type ScoreChanged struct {
 	ProductURN    string           `json:"product_urn"`
 	Domain        string           `json:"domain"`
 	OldHealth     *float64         `json:"old_health,omitempty"`
-	NewHealth     float64          `json:"new_health"`
+	NewHealth     *float64         `json:"new_health"` // nil: unknown (no signals yet)
 	OldTrust      *float64         `json:"old_trust,omitempty"`
-	NewTrust      float64          `json:"new_trust"`
-	OldHealthBand string           `json:"old_health_band"` // empty when there was no previous score
+	NewTrust      *float64         `json:"new_trust"` // nil: unknown
+	OldHealthBand string           `json:"old_health_band"` // empty when there was no previous alert
 	NewHealthBand string           `json:"new_health_band"`
 	OldTrustBand  string           `json:"old_trust_band"`
 	NewTrustBand  string           `json:"new_trust_band"`
 	Components    []ScoreComponent `json:"components,omitempty"`
 	Reasons       []string         `json:"reasons,omitempty"`
 	Cause         string           `json:"cause"`
+	RootCauses    []RootCause      `json:"root_causes,omitempty"`
+}
+
+// RootCause names where a problem is: the product itself (Hops 0) or an
+// upstream product, and the concrete signals there.
+type RootCause struct {
+	ProductURN string   `json:"product_urn"`
+	Hops       int      `json:"hops"`
+	HealthBand string   `json:"health_band"`
+	Signals    []string `json:"signals,omitempty"`
 }
 
 // ScoreComponent is one visible part of a score.
@@ -197,5 +207,5 @@ var (
 	AccessKinds   = []string{"query", "export", "api", "stream", "other"}
 	// Classifications of a field; the empty string means "not classified".
 	Classifications = []string{"", "public", "internal", "confidential", "restricted"}
-	Bands           = []string{"healthy", "degraded", "critical"}
+	Bands           = []string{"healthy", "degraded", "critical", "unknown"}
 )

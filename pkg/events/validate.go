@@ -363,10 +363,13 @@ func (e *ScoreChanged) ValidateWith(l Limits, now time.Time) error {
 	c := newChecker(l, now)
 	c.envelope(&e.Envelope)
 	c.urn("product_urn", e.ProductURN, KindProduct)
-	for name, v := range map[string]float64{"new_health": e.NewHealth, "new_trust": e.NewTrust} {
-		if v < 0 || v > 100 {
-			c.fail(name, "must be within [0, 100], got %g", v)
+	for name, v := range map[string]*float64{"new_health": e.NewHealth, "new_trust": e.NewTrust} {
+		if v != nil && (*v < 0 || *v > 100) {
+			c.fail(name, "must be within [0, 100], got %g", *v)
 		}
+	}
+	if (e.NewHealth == nil) != (e.NewHealthBand == "unknown") {
+		c.fail("new_health", "is null exactly when new_health_band is unknown")
 	}
 	c.oneOf("new_health_band", e.NewHealthBand, Bands)
 	c.oneOf("new_trust_band", e.NewTrustBand, Bands)
