@@ -15,8 +15,8 @@ import (
 
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/scorer"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
 	"github.com/meshpulse/meshpulse/pkg/events"

@@ -61,10 +61,10 @@ func bands(part model.Partial, trust float64, last *events.ScoreChanged, b model
 // verdict, so whichever replica owns the product decides the same.
 func alertFor(v verdict, last *events.ScoreChanged, threshold float64, now time.Time) *events.ScoreChanged {
 	ev := &events.ScoreChanged{
-		Envelope:      events.Envelope{EventTime: now.Truncate(time.Millisecond), Emitter: Emitter},
-		ProductURN:    v.product, Domain: v.domain,
+		Envelope:   events.Envelope{EventTime: now.Truncate(time.Millisecond), Emitter: Emitter},
+		ProductURN: v.product, Domain: v.domain,
 		NewHealthBand: v.healthBand, NewTrustBand: v.trustBand,
-		Reasons:       v.reasons, RootCauses: v.causes,
+		Reasons: v.reasons, RootCauses: v.causes,
 	}
 	if v.healthKnown {
 		ev.NewHealth, ev.NewTrust = ptr(v.health), ptr(v.trust)

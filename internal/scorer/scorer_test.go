@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/scorer"
+	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
 	"github.com/meshpulse/meshpulse/pkg/events"

@@ -150,9 +150,9 @@ type product struct {
 }
 
 type declaration struct {
-	schemaRef                       bool
-	fields, described, classified   int
-	snakeCase, pii                  int
+	schemaRef                     bool
+	fields, described, classified int
+	snakeCase, pii                int
 }
 
 // loadProducts reads product declarations: all of them (urns nil) or those
@@ -456,9 +456,9 @@ func loadRemote(ctx context.Context, conn driver.Conn, db string, urns []string)
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			urn, band       string
-			health, trust   *float64
-			problems        []string
+			urn, band     string
+			health, trust *float64
+			problems      []string
 		)
 		if err := rows.Scan(&urn, &health, &trust, &band, &problems); err != nil {
 			return nil, err

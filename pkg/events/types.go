@@ -137,7 +137,7 @@ type ScoreChanged struct {
 	OldHealth     *float64         `json:"old_health,omitempty"`
 	NewHealth     *float64         `json:"new_health"` // nil: unknown (no signals yet)
 	OldTrust      *float64         `json:"old_trust,omitempty"`
-	NewTrust      *float64         `json:"new_trust"` // nil: unknown
+	NewTrust      *float64         `json:"new_trust"`       // nil: unknown
 	OldHealthBand string           `json:"old_health_band"` // empty when there was no previous alert
 	NewHealthBand string           `json:"new_health_band"`
 	OldTrustBand  string           `json:"old_trust_band"`
