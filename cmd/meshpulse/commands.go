@@ -134,8 +134,11 @@ func runBench(args []string) int {
 	if len(args) > 0 && args[0] == "scorer" {
 		return runBenchScorer(args[1:])
 	}
+	if len(args) > 0 && args[0] == "latency" {
+		return runBenchLatency(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]")
+		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]\n       meshpulse bench latency [-queryable-rate N] [-score-rate N] [-duration D]")
 		return 2
 	}
 	var c bench.IngestConfig
@@ -217,9 +220,12 @@ func runBenchScorer(args []string) int {
 	fs.IntVar(&c.Products, "products", 10_000, "products in the generated mesh")
 	fs.IntVar(&c.Days, "days", 30, "days of usage, quality and runs")
 	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the generated database (with -clickhouse)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the scoring passes to this file")
 	if err := fs.Parse(args); err != nil {
 		return fail("bench", err)
 	}
+	c.CPUProfile = *cpuProfile
 	ctx, stop := cli.SignalContext()
 	defer stop()
 	if err := bench.Scorer(ctx, c, os.Stdout); err != nil {
@@ -244,6 +250,29 @@ func runSchemas(args []string) int {
 		if *canonical {
 			fmt.Printf("  %s\n", v.Canonical)
 		}
+	}
+	return 0
+}
+
+func runBenchLatency(args []string) int {
+	var c bench.LatencyConfig
+	fs := flag.NewFlagSet("bench latency", flag.ExitOnError)
+	fs.IntVar(&c.QueryableRate, "queryable-rate", 100_000, "events/s while measuring event → queryable")
+	fs.IntVar(&c.ScoreRate, "score-rate", 10_000, "events/s of load while measuring event → ScoreChanged")
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "length of each phase")
+	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
+	if err := fs.Parse(args); err != nil {
+		return fail("bench", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail("bench", err)
+	}
+	c.Self = self
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := bench.Latency(ctx, c, os.Stdout); err != nil {
+		return fail("bench", err)
 	}
 	return 0
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -86,6 +87,10 @@ func Ingest(ctx context.Context, c IngestConfig, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "loaded in %.1fs\n", time.Since(loadStart).Seconds())
+	stages, err := measureStages(ctx, brokers, conn, db, codecs, c.Events, out)
+	if err != nil {
+		return err
+	}
 
 	args := append([]string{"ingest", "-kafka", brokers, "-clickhouse", chAddr, "-clickhouse-database", db,
 		"-http", "", "-log-level", "warn", "-group", "bench"}, c.ChildArgs...)
@@ -131,7 +136,85 @@ func Ingest(ctx context.Context, c IngestConfig, out io.Writer) error {
 	fmt.Fprintf(out, "end to end:             %.2fs  %.0f events/s (from ingestor process start)\n", total.Seconds(), float64(c.Events)/total.Seconds())
 	fmt.Fprintf(out, "steady:                 %.2fs  %.0f events/s (from the first stored row)\n", steady.Seconds(), float64(c.Events)/steady.Seconds())
 	fmt.Fprintf(out, "ingestor peak RSS:      %.0f MiB\n", float64(peakRSS)/1024)
+	slowest, name := stages.slowest()
+	e2e := float64(c.Events) / steady.Seconds()
+	fmt.Fprintf(out, "end to end / slowest stage alone (%s): %.2f\n", name, e2e/slowest)
 	return nil
+}
+
+// stageRates are each stage of the ingest path measured alone, in events/s.
+type stageRates struct{ consume, decode, insert float64 }
+
+func (s stageRates) slowest() (float64, string) {
+	rate, name := s.consume, "broker consume"
+	if s.decode < rate {
+		rate, name = s.decode, "decode on one core"
+	}
+	if s.insert < rate {
+		rate, name = s.insert, "clickhouse insert"
+	}
+	return rate, name
+}
+
+// measureStages runs each stage of the ingest path alone on the loaded
+// records, in the same sitting as the end-to-end run: the broker serving
+// them to a consumer that does nothing else, decoding and normalising them
+// on one core, and ClickHouse storing the resulting rows (batches of 30,000
+// into a database of its own).
+func measureStages(ctx context.Context, brokers string, conn driver.Conn, db string, codecs *events.Codecs, n int, out io.Writer) (stageRates, error) {
+	var r stageRates
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics("mesh.platform.usage"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(16<<20))
+	if err != nil {
+		return r, err
+	}
+	values := make([][]byte, 0, n)
+	start := time.Now()
+	for len(values) < n && ctx.Err() == nil {
+		cl.PollRecords(ctx, 5000).EachRecord(func(rec *kgo.Record) { values = append(values, rec.Value) })
+	}
+	cl.Close()
+	r.consume = float64(len(values)) / time.Since(start).Seconds()
+	fmt.Fprintf(out, "stage alone, broker consume:      %.0f events/s\n", r.consume)
+
+	limits := events.DefaultLimits()
+	now := time.Now()
+	var batches []*store.Batch
+	b := &store.Batch{}
+	start = time.Now()
+	for _, v := range values {
+		ev, err := codecs.Decode(ctx, v)
+		if err != nil {
+			return r, err
+		}
+		if err := ev.ValidateWith(limits, now); err != nil {
+			return r, err
+		}
+		b.AddUsage(ev.(*events.UsageEvent), "")
+		if b.Len() == 30_000 {
+			batches = append(batches, b)
+			b = &store.Batch{}
+		}
+	}
+	batches = append(batches, b)
+	r.decode = float64(len(values)) / time.Since(start).Seconds()
+	fmt.Fprintf(out, "stage alone, decode on one core:  %.0f events/s\n", r.decode)
+
+	stageDB := db + "_stage"
+	if _, err := store.Migrate(ctx, conn, stageDB); err != nil {
+		return r, err
+	}
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+stageDB)
+	w := store.NewWriter(conn, stageDB)
+	start = time.Now()
+	for _, b := range batches {
+		if err := w.Insert(ctx, []*store.Batch{b}); err != nil {
+			return r, err
+		}
+	}
+	r.insert = float64(len(values)) / time.Since(start).Seconds()
+	fmt.Fprintf(out, "stage alone, clickhouse insert:   %.0f events/s (batches of 30,000)\n", r.insert)
+	return r, nil
 }
 
 // load produces n distinct usage events, pre-encoded, with varied datasets and consumers.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ type ScorerConfig struct {
 	Products   int
 	Days       int // days of usage, quality and runs
 	ClickHouse string
+	Keep       bool   // keep the generated database (to query it afterwards)
+	CPUProfile string // profile the passes (not the generation) into this file
 	Changes    []int // products changed before each incremental pass
 }
 
@@ -48,7 +51,11 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 		return err
 	}
 	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
+	if c.Keep {
+		fmt.Fprintf(out, "database %s is kept\n", sc.Database)
+	} else {
+		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
+	}
 	if _, err := store.Migrate(ctx, conn, sc.Database); err != nil {
 		return err
 	}
@@ -71,15 +78,16 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := kafka.EnsureTopics(ctx, cl, 6, 1, events.TopicScores); err != nil {
+	if err := kafka.EnsureTopics(ctx, cl, 6, 1, kafka.ScorerTopics()...); err != nil {
 		return err
 	}
-	cl.Close()
+	defer cl.Close()
 
 	passes := make(chan scorer.PassStats, 16)
 	cfg := scorer.Defaults()
 	cfg.Tick = 500 * time.Millisecond
 	cfg.FullPass = time.Hour
+	cfg.SessionTimeout = 10 * time.Second
 	cfg.Replica = "bench"
 	cfg.OnPass = func(p scorer.PassStats) { passes <- p }
 	pol := model.DefaultPolicy()
@@ -87,6 +95,17 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	s, err := scorer.New(cfg, &pol, kc.Opts(), conn, sc.Database, codecs, zerolog.Nop(), nil)
 	if err != nil {
 		return err
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -107,20 +126,30 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(out, "full pass:              %d products in %.2fs (%.0f products/s), %d alerts\n",
-		full.Scored, full.Took.Seconds(), float64(full.Scored)/full.Took.Seconds(), full.Alerts)
-	fmt.Fprintf(out, "memory after full pass: heap in use %.0f MiB, process RSS peak %.0f MiB\n",
+	fmt.Fprintf(out, "full pass (first):      %d products in %.2fs (%.0f products/s), %d scores written, %d alerts\n",
+		full.Affected, full.Took.Seconds(), float64(full.Affected)/full.Took.Seconds(), full.Scored, full.Alerts)
+	printPhases(out, full)
+	fmt.Fprintf(out, "memory after full pass: heap in use %.0f MiB (after GC), process RSS peak %.0f MiB\n",
 		float64(ms.HeapInuse)/(1<<20), float64(rssKiB(os.Getpid(), "VmHWM"))/1024)
 
 	// quiet waits until the scorer has seen everything (no pass for 3 s),
 	// so that the next pass holds only the changes made after it.
+	// It also waits for ClickHouse to finish merging what was just written
+	// (at most a minute), so that a pass is measured on a settled server.
 	quiet := func() {
 		for {
 			select {
 			case <-passes:
 			case <-time.After(3 * time.Second):
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+					var merges uint64
+					if err := conn.QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&merges); err != nil || merges == 0 {
+						break
+					}
+				}
 				return
 			}
 		}
@@ -138,15 +167,41 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 		if err := w.Insert(ctx, []*store.Batch{b}); err != nil {
 			return err
 		}
+		var recs []*kgo.Record
+		for _, urn := range b.Touched(store.TouchedQuality) {
+			recs = append(recs, kafka.ChangeRecord(urn, kafka.ChangeQuality))
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return err
+		}
 		for {
 			p, err := wait()
 			if err != nil {
 				return err
 			}
 			if !p.Full && p.Affected > 0 {
-				fmt.Fprintf(out, "incremental, %4d changed: %5d products with new signals, %5d rescored with their downstream, in %.3fs\n", k, p.Affected, p.Scored, p.Took.Seconds())
+				fmt.Fprintf(out, "incremental, %4d changed: %5d products with new signals, %5d scores written (with their downstream), %d alerts, in %.3fs\n",
+					k, p.Affected, p.Scored, p.Alerts, p.Took.Seconds())
+				printPhases(out, p)
 				break
 			}
+		}
+	}
+
+	// A second full pass: every product evaluated again, nothing changed,
+	// so nothing is written.
+	quiet()
+	s.RequestFullPass()
+	for {
+		p, err := wait()
+		if err != nil {
+			return err
+		}
+		if p.Full {
+			fmt.Fprintf(out, "full pass (again):      %d products in %.2fs (%.0f products/s), %d scores written\n",
+				p.Affected, p.Took.Seconds(), float64(p.Affected)/p.Took.Seconds(), p.Scored)
+			printPhases(out, p)
+			break
 		}
 	}
 
@@ -245,3 +300,11 @@ func clickhouse(ctx context.Context, addr string) (string, func(), error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func printPhases(out io.Writer, p scorer.PassStats) {
+	var parts []string
+	for _, ph := range p.Phases {
+		parts = append(parts, fmt.Sprintf("%s %.3fs", ph.Name, ph.Took.Seconds()))
+	}
+	fmt.Fprintf(out, "    %s\n", strings.Join(parts, ", "))
+}

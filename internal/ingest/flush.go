@@ -188,16 +188,11 @@ func (i *Ingestor) sendDeadLetters(ctx context.Context, items []deadItem) error 
 func (i *Ingestor) announce(ctx context.Context, b *batch) error {
 	kinds := map[string]byte{}
 	for _, part := range b.parts {
-		for _, urn := range part.Touched(store.TouchedSignals) {
-			kinds[urn] = kafka.ChangeSignals
-		}
-	}
-	for _, part := range b.parts {
-		for _, urn := range part.Touched(store.TouchedLineage) {
-			kinds[urn] = kafka.ChangeLineage // new edges, and run signals
-		}
-		for _, urn := range part.Touched(store.TouchedProducts) {
-			kinds[urn] = kafka.ChangeDeclaration
+		for kind, flag := range map[int]byte{store.TouchedQuality: kafka.ChangeQuality, store.TouchedUsage: kafka.ChangeUsage,
+			store.TouchedRuns: kafka.ChangeRuns, store.TouchedLineage: kafka.ChangeLineage, store.TouchedProducts: kafka.ChangeDeclaration} {
+			for _, urn := range part.Touched(kind) {
+				kinds[urn] |= flag
+			}
 		}
 	}
 	if len(kinds) == 0 {

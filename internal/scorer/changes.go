@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"context"
+	"sort"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,18 +21,30 @@ import (
 
 // changeSet is what the feed said since the last tick.
 type changeSet struct {
-	datasets map[string]bool // new checks, runs or reads
+	datasets map[string]byte // dataset -> which signal families changed
 	products map[string]bool // new declarations
 	edges    map[string]bool // output datasets with new lineage edges
 	scores   map[string]bool // products whose own score another replica changed
 }
 
 func newChangeSet() changeSet {
-	return changeSet{datasets: map[string]bool{}, products: map[string]bool{}, edges: map[string]bool{}, scores: map[string]bool{}}
+	return changeSet{datasets: map[string]byte{}, products: map[string]bool{}, edges: map[string]bool{}, scores: map[string]bool{}}
 }
 
 func (c changeSet) empty() bool {
 	return len(c.datasets)+len(c.products)+len(c.edges)+len(c.scores) == 0
+}
+
+// family lists the datasets whose given signal family changed.
+func (c changeSet) family(flag byte) []string {
+	var out []string
+	for ds, what := range c.datasets {
+		if what&flag != 0 {
+			out = append(out, ds)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // changeFeed accumulates the feed between ticks.
@@ -44,15 +57,17 @@ func (f *changeFeed) add(r *kgo.Record) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	urn := string(r.Key)
-	switch kafka.ChangeKind(r.Value) {
-	case kafka.ChangeSignals:
-		f.pending.datasets[urn] = true
-	case kafka.ChangeDeclaration:
-		f.pending.products[urn] = true
-	case kafka.ChangeLineage:
+	what := kafka.ChangeKind(r.Value)
+	if sig := what & kafka.ChangeSignals; sig != 0 {
+		f.pending.datasets[urn] |= sig
+	}
+	if what&kafka.ChangeLineage != 0 {
 		f.pending.edges[urn] = true
-		f.pending.datasets[urn] = true
-	case kafka.ChangeScore:
+	}
+	if what&kafka.ChangeDeclaration != 0 {
+		f.pending.products[urn] = true
+	}
+	if what&kafka.ChangeScore != 0 {
 		f.pending.scores[urn] = true
 	}
 }

@@ -28,6 +28,10 @@ type Config struct {
 	SessionTimeout time.Duration
 	// HistoryRetention: months of score history older than this are dropped.
 	HistoryRetention time.Duration
+	// ReloadEvery: a full pass reloads every declaration and the lineage
+	// graph this often (the change feed names the declarations that change;
+	// this catches up with anything it missed).
+	ReloadEvery time.Duration
 
 	// OnPass, when set, is called after every pass that scored something
 	// (benchmarks and tests read it; not a flag).
@@ -43,6 +47,14 @@ type PassStats struct {
 	Scored   int // products written to history (this replica's share of the affected and their downstream)
 	Alerts   int
 	Took     time.Duration
+	// Phases is how long each step took, in order (benchmarks print it).
+	Phases []Phase
+}
+
+// Phase is one timed step of a pass.
+type Phase struct {
+	Name string
+	Took time.Duration
 }
 
 // RegisterFlags adds the scorer flags.
@@ -53,6 +65,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PolicyFile, "policy", "", "policy YAML file; empty uses the defaults in docs/scoring.md (env MESHPULSE_POLICY)")
 	fs.StringVar(&c.Replica, "replica", "", "replica name for logs; defaults to the host name (env MESHPULSE_REPLICA)")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "group session timeout: how soon a crashed replica's products move (env MESHPULSE_SESSION_TIMEOUT)")
+	fs.DurationVar(&c.ReloadEvery, "reload-every", 10*time.Minute, "reload every declaration and the lineage graph this often, besides the changes the feed names (env MESHPULSE_RELOAD_EVERY)")
 	fs.DurationVar(&c.HistoryRetention, "history-retention", 400*24*time.Hour, "drop months of score history older than this; 0 keeps everything (env MESHPULSE_HISTORY_RETENTION)")
 }
 
@@ -66,7 +79,7 @@ func Defaults() Config {
 // Errors returned by Validate.
 var (
 	ErrNoGroup   = errors.New("scorer group is required")
-	ErrIntervals = errors.New("tick and full pass must be positive, the full pass at least one tick, the session timeout at least 6s and the history retention not negative")
+	ErrIntervals = errors.New("tick and full pass must be positive, the full pass at least one tick, the reload positive, the session timeout at least 6s and the history retention not negative")
 )
 
 // Validate reports every problem at once.
@@ -75,7 +88,7 @@ func (c *Config) Validate() error {
 	if c.Group == "" {
 		errs = append(errs, ErrNoGroup)
 	}
-	if c.Tick <= 0 || c.FullPass < c.Tick || c.SessionTimeout < 6*time.Second || c.HistoryRetention < 0 {
+	if c.Tick <= 0 || c.FullPass < c.Tick || c.ReloadEvery <= 0 || c.SessionTimeout < 6*time.Second || c.HistoryRetention < 0 {
 		errs = append(errs, ErrIntervals)
 	}
 	return errors.Join(errs...)

@@ -92,18 +92,19 @@ func (r *rig) insert(fill func(b *store.Batch)) {
 
 func (r *rig) announce(b *store.Batch) {
 	r.t.Helper()
-	var recs []*kgo.Record
-	for _, urn := range b.Touched(store.TouchedSignals) {
-		recs = append(recs, kafka.ChangeRecord(urn, kafka.ChangeSignals))
+	kinds := map[string]byte{}
+	for kind, flag := range map[int]byte{store.TouchedQuality: kafka.ChangeQuality, store.TouchedUsage: kafka.ChangeUsage,
+		store.TouchedRuns: kafka.ChangeRuns, store.TouchedLineage: kafka.ChangeLineage, store.TouchedProducts: kafka.ChangeDeclaration} {
+		for _, urn := range b.Touched(kind) {
+			kinds[urn] |= flag
+		}
 	}
-	for _, urn := range b.Touched(store.TouchedLineage) {
-		recs = append(recs, kafka.ChangeRecord(urn, kafka.ChangeLineage))
-	}
-	for _, urn := range b.Touched(store.TouchedProducts) {
-		recs = append(recs, kafka.ChangeRecord(urn, kafka.ChangeDeclaration))
-	}
-	if len(recs) == 0 {
+	if len(kinds) == 0 {
 		return
+	}
+	var recs []*kgo.Record
+	for urn, what := range kinds {
+		recs = append(recs, kafka.ChangeRecord(urn, what))
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds...))
 	if err != nil {

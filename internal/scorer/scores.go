@@ -2,9 +2,11 @@ package scorer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -51,13 +53,27 @@ const (
 	insertHistory = `INSERT INTO %s.score_history (` + scoreColumns + `, kind)`
 )
 
-// writeScores stores the rows: current scores first (other replicas read
-// them), then history.
+// writeScores stores the rows in the current scores and the history, both
+// inserts at once.
 func writeScores(ctx context.Context, conn driver.Conn, db string, rows []scoreRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	for _, table := range []string{insertCurrent, insertHistory} {
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for k, table := range []string{insertCurrent, insertHistory} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = writeTable(ctx, conn, db, table, rows)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func writeTable(ctx context.Context, conn driver.Conn, db, table string, rows []scoreRow) error {
+	{
 		b, err := conn.PrepareBatch(ctx, fmt.Sprintf(table, db))
 		if err != nil {
 			return fmt.Errorf("prepare score insert: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -38,14 +39,13 @@ FROM {db}.quality_results
 WHERE event_time >= toDateTime(?) {only}
 GROUP BY dataset_urn, check_name`
 
-	queryRuns = `SELECT ds,
+	queryRuns = `SELECT dataset_urn,
        uniqExactIf(run_id, state = 'COMPLETE' AND event_time >= toDateTime(?)) AS ok,
        uniqExactIf(run_id, state IN ('FAIL', 'ABORT') AND event_time >= toDateTime(?)) AS failed,
        maxIf(event_time_ms, state = 'COMPLETE') AS last_success_ms
-FROM {db}.lineage_runs
-ARRAY JOIN outputs AS ds
-WHERE event_time >= toDateTime(?) {only_ds}
-GROUP BY ds`
+FROM {db}.dataset_runs
+WHERE event_time >= toDateTime(?) {only}
+GROUP BY dataset_urn`
 
 	// uniq counts exactly below 65,536 distinct values per group (its hash
 	// set only starts sampling beyond) and costs far less than uniqExact.
@@ -107,13 +107,13 @@ func Queries(db string) []Query {
 // q fills in the database and, for a filtered load, the filter on the
 // external table of wanted URNs.
 func q(query, db string, filtered bool) string {
-	only, onlyDS, onlyProducts, onlyOutputs := "", "", "", ""
+	only, onlyProducts, onlyOutputs := "", "", ""
 	if filtered {
 		in := " IN (SELECT urn FROM " + datasetsTable + ")"
-		only, onlyDS = "AND dataset_urn"+in, "AND ds"+in
+		only = "AND dataset_urn" + in
 		onlyProducts, onlyOutputs = "WHERE product_urn"+in, "WHERE output_dataset"+in
 	}
-	return strings.NewReplacer("{db}", db, "{only}", only, "{only_ds}", onlyDS,
+	return strings.NewReplacer("{db}", db, "{only}", only,
 		"{only_products}", onlyProducts, "{only_outputs}", onlyOutputs).Replace(query)
 }
 
@@ -260,31 +260,22 @@ func (p *product) summarise() {
 	}
 }
 
-// loadGraph reads the owners of datasets and the dataset edges and builds
-// the lineage graph over the given products.
-func loadGraph(ctx context.Context, conn driver.Conn, db string, products map[string]*product) (*lineage.Graph, map[string]string, [][2]string, error) {
+// loadOwners reads the owning product of every claimed dataset.
+func loadOwners(ctx context.Context, conn driver.Conn, db string) (map[string]string, error) {
 	owners := map[string]string{}
 	rows, err := conn.Query(ctx, q(queryOwners, db, false))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("load owners: %w", err)
+		return nil, fmt.Errorf("load owners: %w", err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var ds, p string
 		if err := rows.Scan(&ds, &p); err != nil {
-			rows.Close()
-			return nil, nil, nil, err
+			return nil, err
 		}
 		owners[ds] = p
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, nil, err
-	}
-	edges, err := loadEdges(ctx, conn, db, nil)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return buildGraph(products, owners, edges), owners, edges, nil
+	return owners, rows.Err()
 }
 
 // loadEdges reads dataset edges: all, or those into the given outputs.
@@ -334,6 +325,8 @@ type signalSet struct {
 	checks map[string][]model.CheckResult // by dataset
 	runs   map[string]runStats
 	usage  map[string][2]int // consumers now, before
+	all    bool            // read for every dataset
+	read   map[string]bool // datasets read, unless all
 }
 
 type runStats struct {
@@ -342,69 +335,138 @@ type runStats struct {
 }
 
 // loadSignals reads checks, runs and usage as of now for the given
-// datasets, or for all when datasets is nil.
-func loadSignals(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, datasets []string) (*signalSet, error) {
-	s := &signalSet{checks: map[string][]model.CheckResult{}, runs: map[string]runStats{}, usage: map[string][2]int{}}
-	if datasets != nil && len(datasets) == 0 {
-		return s, nil
-	}
-	filtered := datasets != nil
-	qctx, err := wanted(ctx, datasets)
+// datasets, or for all when datasets is nil. The three queries run at once.
+func loadSignals(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, datasets []string, ph *phases) (*signalSet, error) {
+	s, err := loadFamilies(ctx, conn, db, pol, now, datasets, datasets, datasets, ph)
 	if err != nil {
 		return nil, err
 	}
+	s.all = datasets == nil
+	s.read = map[string]bool{}
+	for _, ds := range datasets {
+		s.read[ds] = true
+	}
+	return s, nil
+}
+
+// loadFamilies reads each signal family for its own datasets (nil: all;
+// empty: none of that family). The queries run at once.
+func loadFamilies(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, checks, runs, usage []string, ph *phases) (*signalSet, error) {
+	s := &signalSet{checks: map[string][]model.CheckResult{}, runs: map[string]runStats{}, usage: map[string][2]int{}}
 	unix := func(t time.Time) int64 { return t.Unix() }
-
-	rows, err := conn.Query(qctx, q(queryChecks, db, filtered), unix(now.Add(-pol.Windows.Quality.Duration)))
-	if err != nil {
-		return nil, fmt.Errorf("load checks: %w", err)
-	}
-	for rows.Next() {
-		var c model.CheckResult
-		if err := rows.Scan(&c.Dataset, &c.Check, &c.Status, &c.Severity); err != nil {
-			rows.Close()
-			return nil, err
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	took := make([]time.Duration, 3)
+	run := func(i int, datasets []string, fn func(qctx context.Context, filtered bool) error) {
+		if datasets != nil && len(datasets) == 0 {
+			return
 		}
-		s.checks[c.Dataset] = append(s.checks[c.Dataset], c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			qctx, err := wanted(ctx, datasets)
+			if err == nil {
+				err = fn(qctx, datasets != nil)
+			}
+			errs[i], took[i] = err, time.Since(start)
+		}()
 	}
-	rows.Close()
-
-	runsFrom := unix(now.Add(-pol.Windows.Runs.Duration))
-	rows, err = conn.Query(qctx, q(queryRuns, db, filtered), runsFrom, runsFrom, unix(now.Add(-freshnessHorizon)))
-	if err != nil {
-		return nil, fmt.Errorf("load runs: %w", err)
-	}
-	for rows.Next() {
-		var ds string
-		var ok, failed uint64
-		var last int64
-		if err := rows.Scan(&ds, &ok, &failed, &last); err != nil {
-			rows.Close()
-			return nil, err
+	run(0, checks, func(qctx context.Context, filtered bool) error {
+		return scan(qctx, conn, q(queryChecks, db, filtered), []any{unix(now.Add(-pol.Windows.Quality.Duration))}, func(rows driver.Rows) error {
+			var c model.CheckResult
+			if err := rows.Scan(&c.Dataset, &c.Check, &c.Status, &c.Severity); err != nil {
+				return err
+			}
+			s.checks[c.Dataset] = append(s.checks[c.Dataset], c)
+			return nil
+		})
+	})
+	run(1, runs, func(qctx context.Context, filtered bool) error {
+		from := unix(now.Add(-pol.Windows.Runs.Duration))
+		return scan(qctx, conn, q(queryRuns, db, filtered), []any{from, from, unix(now.Add(-freshnessHorizon))}, func(rows driver.Rows) error {
+			var ds string
+			var ok, failed uint64
+			var last int64
+			if err := rows.Scan(&ds, &ok, &failed, &last); err != nil {
+				return err
+			}
+			st := runStats{ok: int(ok), failed: int(failed)}
+			if last > 0 {
+				st.lastSuccess = time.UnixMilli(last).UTC()
+			}
+			s.runs[ds] = st
+			return nil
+		})
+	})
+	run(2, usage, func(qctx context.Context, filtered bool) error {
+		w := pol.Windows.Adoption.Duration
+		return scan(qctx, conn, q(queryUsage, db, filtered), []any{unix(now.Add(-w)), unix(now.Add(-w)), unix(now.Add(-2 * w))}, func(rows driver.Rows) error {
+			var ds string
+			var cur, prev uint64
+			if err := rows.Scan(&ds, &cur, &prev); err != nil {
+				return err
+			}
+			s.usage[ds] = [2]int{int(cur), int(prev)}
+			return nil
+		})
+	})
+	wg.Wait()
+	ph.done(fmt.Sprintf("load signals (checks %.3fs, runs %.3fs, usage %.3fs at once)", took[0].Seconds(), took[1].Seconds(), took[2].Seconds()))
+	for i, what := range []string{"checks", "runs", "usage"} {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("load %s: %w", what, errs[i])
 		}
-		st := runStats{ok: int(ok), failed: int(failed)}
-		if last > 0 {
-			st.lastSuccess = time.UnixMilli(last).UTC()
-		}
-		s.runs[ds] = st
 	}
-	rows.Close()
+	return s, nil
+}
 
-	w := pol.Windows.Adoption.Duration
-	rows, err = conn.Query(qctx, q(queryUsage, db, filtered), unix(now.Add(-w)), unix(now.Add(-w)), unix(now.Add(-2*w)))
+// has reports whether a dataset's signals were read (it may have none).
+func (s *signalSet) has(ds string) bool { return s != nil && (s.all || s.read[ds]) }
+
+// merge replaces the cached signals of the datasets read again.
+func (s *signalSet) merge(fresh *signalSet, checks, runs, usage []string) {
+	if s.read == nil {
+		s.read = map[string]bool{}
+	}
+	for _, list := range [][]string{checks, runs, usage} {
+		for _, ds := range list {
+			s.read[ds] = true
+		}
+	}
+	for _, ds := range checks {
+		delete(s.checks, ds)
+		if v, ok := fresh.checks[ds]; ok {
+			s.checks[ds] = v
+		}
+	}
+	for _, ds := range runs {
+		delete(s.runs, ds)
+		if v, ok := fresh.runs[ds]; ok {
+			s.runs[ds] = v
+		}
+	}
+	for _, ds := range usage {
+		delete(s.usage, ds)
+		if v, ok := fresh.usage[ds]; ok {
+			s.usage[ds] = v
+		}
+	}
+}
+
+// scan runs a query and hands each row to fn.
+func scan(ctx context.Context, conn driver.Conn, query string, args []any, fn func(driver.Rows) error) error {
+	rows, err := conn.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("load usage: %w", err)
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var ds string
-		var cur, prev uint64
-		if err := rows.Scan(&ds, &cur, &prev); err != nil {
-			return nil, err
+		if err := fn(rows); err != nil {
+			return err
 		}
-		s.usage[ds] = [2]int{int(cur), int(prev)}
 	}
-	return s, rows.Err()
+	return rows.Err()
 }
 
 // signalsOf assembles one product's signals.

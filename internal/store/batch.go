@@ -21,6 +21,7 @@ type Batch struct {
 	claims       claimRows
 	lineageRuns  lineageRunRows
 	lineageEdges lineageEdgeRows
+	datasetRuns  datasetRunRows
 	usage        usageRows
 	quality      qualityRows
 }
@@ -28,7 +29,7 @@ type Batch struct {
 // Len is the number of rows across all tables.
 func (b *Batch) Len() int {
 	return len(b.products.urn) + len(b.datasets.urn) + len(b.claims.dataset) + len(b.lineageRuns.jobURN) +
-		len(b.lineageEdges.input) + len(b.usage.eventID) + len(b.quality.eventID)
+		len(b.lineageEdges.input) + len(b.datasetRuns.dataset) + len(b.usage.eventID) + len(b.quality.eventID)
 }
 
 // TableLen is the number of rows for one table (by its name).
@@ -43,7 +44,9 @@ func (b *Batch) TableLen(table string) int {
 
 // What a batch touched, for the change feed.
 const (
-	TouchedSignals  = iota // datasets with new checks, runs or reads
+	TouchedQuality  = iota // datasets with new quality results
+	TouchedUsage           // datasets with new reads
+	TouchedRuns            // datasets with new run states (the runs' outputs)
 	TouchedLineage         // datasets with new lineage edges into them
 	TouchedProducts        // products with a new declaration
 )
@@ -61,12 +64,12 @@ func (b *Batch) Touched(kind int) []string {
 		}
 	}
 	switch kind {
-	case TouchedSignals:
-		add(b.usage.datasetURN...)
+	case TouchedQuality:
 		add(b.quality.datasetURN...)
-		for _, outs := range b.lineageRuns.outputs {
-			add(outs...)
-		}
+	case TouchedUsage:
+		add(b.usage.datasetURN...)
+	case TouchedRuns:
+		add(b.datasetRuns.dataset...)
 	case TouchedLineage:
 		add(b.lineageEdges.output...)
 	case TouchedProducts:
@@ -77,7 +80,7 @@ func (b *Batch) Touched(kind int) []string {
 
 // tables lists each table with its rows, in insert order.
 func (b *Batch) tables() []tableRows {
-	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.usage, &b.quality}
+	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.datasetRuns, &b.usage, &b.quality}
 }
 
 // tableRows is one table's columns.
@@ -194,6 +197,17 @@ func (b *Batch) AddLineage(ev *events.LineageRun) {
 	r.eventID = append(r.eventID, ev.EventID)
 	r.eventTime = append(r.eventTime, dt(ev.EventTime))
 	r.eventTimeMs = append(r.eventTimeMs, ev.EventTime.UnixMilli())
+
+	dr := &b.datasetRuns
+	for _, out := range ev.Outputs {
+		dr.dataset = append(dr.dataset, out)
+		dr.eventTime = append(dr.eventTime, dt(ev.EventTime))
+		dr.eventTimeMs = append(dr.eventTimeMs, ev.EventTime.UnixMilli())
+		dr.jobURN = append(dr.jobURN, ev.JobURN)
+		dr.runID = append(dr.runID, ev.RunID)
+		dr.state = append(dr.state, ev.State)
+		dr.eventID = append(dr.eventID, ev.EventID)
+	}
 
 	e := &b.lineageEdges
 	for _, in := range ev.Inputs {
@@ -370,6 +384,21 @@ func (r *lineageEdgeRows) columns() []string {
 }
 func (r *lineageEdgeRows) data() []any {
 	return []any{r.input, r.output, r.jobURN, r.runID, r.state, r.seen, r.seenMs}
+}
+
+type datasetRunRows struct {
+	dataset, jobURN, runID, state, eventID []string
+	eventTime                              []time.Time
+	eventTimeMs                            []int64
+}
+
+func (r *datasetRunRows) table() string { return "dataset_runs" }
+func (r *datasetRunRows) len() int      { return len(r.dataset) }
+func (r *datasetRunRows) columns() []string {
+	return []string{"dataset_urn", "event_time", "event_time_ms", "job_urn", "run_id", "state", "event_id"}
+}
+func (r *datasetRunRows) data() []any {
+	return []any{r.dataset, r.eventTime, r.eventTimeMs, r.jobURN, r.runID, r.state, r.eventID}
 }
 
 type usageRows struct {

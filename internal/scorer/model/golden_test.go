@@ -59,8 +59,16 @@ func TestGoldenMesh(t *testing.T) {
 		all = append(all, s.Product)
 	}
 	sort.Strings(all)
-	flow := Propagate(g, all, func(x string) Own { return Own{Trust: partial[x].OwnTrust, Known: partial[x].HealthKnown} },
-		func(string) (Flow, bool) { return Flow{}, false }, p.UpstreamMargin)
+	l := NewLineage(all, g.DirectUpstream)
+	flows := make([]Flow, l.Len())
+	l.Propagate(nil, func(i int32) Own {
+		x := partial[l.Names[i]]
+		return Own{Trust: x.OwnTrust, Known: x.HealthKnown}
+	}, flows, p.UpstreamMargin)
+	flow := map[string]Flow{}
+	for i, f := range flows {
+		flow[l.Names[i]] = f
+	}
 	var b strings.Builder
 	for _, urn := range all {
 		part, f := partial[urn], flow[urn]

@@ -168,6 +168,14 @@ func TestPropagate(t *testing.T) {
 			map[string]Own{"a": known(10), "c": known(100)},
 			map[string]Flow{"b": {25, true, "a", 1}, "c": {40, true, "a", 2}}},
 		{"nothing known", graph{"a": {"b"}}, map[string]Own{}, map[string]Flow{"a": {0, false, "a", 0}, "b": {0, false, "b", 0}}},
+		{"a tie with an upstream cap: the product's own limit",
+			graph{"a": {"c"}, "b": {"c"}},
+			map[string]Own{"a": known(50), "b": known(50), "c": known(65)},
+			map[string]Flow{"c": {65, true, "c", 0}}},
+		{"a tie between upstreams: the smaller name",
+			graph{"b": {"c"}, "a": {"c"}},
+			map[string]Own{"a": known(50), "b": known(50), "c": known(90)},
+			map[string]Flow{"c": {65, true, "a", 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,20 +189,35 @@ func TestPropagate(t *testing.T) {
 					}
 				}
 			}
-			got := Propagate(tt.g, set, func(p string) Own { return tt.own[p] }, func(string) (Flow, bool) { return Flow{}, false }, 15)
+			l := NewLineage(set, tt.g.DirectUpstream)
+			flows := make([]Flow, l.Len())
+			l.Propagate(nil, func(i int32) Own { return tt.own[l.Names[i]] }, flows, 15)
 			for p, w := range tt.want {
-				if got[p] != w {
-					t.Errorf("%s: %+v, want %+v", p, got[p], w)
+				i, _ := l.Index(p)
+				if flows[i] != w {
+					t.Errorf("%s: %+v, want %+v", p, flows[i], w)
 				}
 			}
 		})
 	}
-	// Incrementally: only c is recomputed, with b's known flow as the boundary.
-	g := graph{"a": {"b"}, "b": {"c"}}
-	boundary := map[string]Flow{"b": {45, true, "a", 1}}
-	got := Propagate(g, []string{"c"}, func(string) Own { return known(95) }, func(p string) (Flow, bool) { f, ok := boundary[p]; return f, ok }, 15)
-	if w := (Flow{60, true, "a", 2}); got["c"] != w {
-		t.Errorf("incremental: %+v, want %+v", got["c"], w)
+	// Incrementally: a's own trust changes; a and everything downstream of
+	// it are recomputed, the rest of the flows are the boundary.
+	g := graph{"a": {"b"}, "b": {"c"}, "x": {"c"}}
+	l := NewLineage([]string{"a", "b", "c", "x"}, g.DirectUpstream)
+	own := map[string]Own{"a": known(90), "b": known(95), "c": known(99), "x": known(70)}
+	flows := make([]Flow, l.Len())
+	l.Propagate(nil, func(i int32) Own { return own[l.Names[i]] }, flows, 15)
+	own["a"] = known(30)
+	ia, _ := l.Index("a")
+	l.Propagate(l.Downstream([]int32{ia}), func(i int32) Own { return own[l.Names[i]] }, flows, 15)
+	ic, _ := l.Index("c")
+	if w := (Flow{60, true, "a", 2}); flows[ic] != w {
+		t.Errorf("incremental: %+v, want %+v", flows[ic], w)
+	}
+	own["a"] = known(100)
+	l.Propagate(l.Downstream([]int32{ia}), func(i int32) Own { return own[l.Names[i]] }, flows, 15)
+	if w := (Flow{85, true, "x", 1}); flows[ic] != w {
+		t.Errorf("after recovery: %+v, want %+v (x's cap, outside the recomputed set)", flows[ic], w)
 	}
 }
 
@@ -268,5 +291,15 @@ func TestPolicy(t *testing.T) {
 	}
 	if e := p.For("finance"); e.AlertThreshold != 10 || len(e.RequiredMetadata) != 4 {
 		t.Errorf("finance effective = %+v", e)
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	p := DefaultPolicy()
+	s := Signals{Product: "urn:mesh:product:sales:orders", Domain: "sales", Meta: fullMeta(), Checks: checks(2, 1, "high"),
+		LastSuccess: now.Add(-10 * time.Minute), RunsOK: 1, Consumers: 8, PrevConsumers: 10}
+	b.ReportAllocs()
+	for b.Loop() {
+		Evaluate(s, &p, now)
 	}
 }
