@@ -32,7 +32,7 @@ type ScorerConfig struct {
 	ClickHouse string
 	Keep       bool   // keep the generated database (to query it afterwards)
 	CPUProfile string // profile the passes (not the generation) into this file
-	Changes    []int // products changed before each incremental pass
+	Changes    []int  // products changed before each incremental pass
 }
 
 // Scorer generates a mesh of Products products (20 domains, lineage up to

@@ -325,8 +325,8 @@ type signalSet struct {
 	checks map[string][]model.CheckResult // by dataset
 	runs   map[string]runStats
 	usage  map[string][2]int // consumers now, before
-	all    bool            // read for every dataset
-	read   map[string]bool // datasets read, unless all
+	all    bool              // read for every dataset
+	read   map[string]bool   // datasets read, unless all
 }
 
 type runStats struct {
