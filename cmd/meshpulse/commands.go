@@ -222,6 +222,7 @@ func runBenchScorer(args []string) int {
 	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the generated database (with -clickhouse)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the scoring passes to this file")
+	fs.StringVar(&c.Kafka, "kafka", "", "Kafka brokers; empty runs an in-process broker, whose memory then counts in the heap figure")
 	if err := fs.Parse(args); err != nil {
 		return fail("bench", err)
 	}

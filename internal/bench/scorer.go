@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -32,6 +33,7 @@ type ScorerConfig struct {
 	ClickHouse string
 	Keep       bool   // keep the generated database (to query it afterwards)
 	CPUProfile string // profile the passes (not the generation) into this file
+	Kafka      string // external brokers; empty runs kfake in this process (its memory then counts in the heap)
 	Changes    []int  // products changed before each incremental pass
 }
 
@@ -68,12 +70,21 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "generated %d rows in %.1fs\n", rows, time.Since(genStart).Seconds())
 
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		return err
+	brokers := c.Kafka
+	if brokers == "" {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		brokers = strings.Join(cluster.ListenAddrs(), ",")
+	} else {
+		// A shared broker: a topic set of this run's own.
+		if err := deleteTopics(ctx, brokers, kafka.ScorerTopics()...); err != nil {
+			return err
+		}
 	}
-	defer cluster.Close()
-	kc := kafka.Config{Brokers: strings.Join(cluster.ListenAddrs(), ","), Partitions: 6, Replication: 1}
+	kc := kafka.Config{Brokers: brokers, Partitions: 6, Replication: 1}
 	cl, err := kgo.NewClient(kc.Opts()...)
 	if err != nil {
 		return err
@@ -307,4 +318,26 @@ func printPhases(out io.Writer, p scorer.PassStats) {
 		parts = append(parts, fmt.Sprintf("%s %.3fs", ph.Name, ph.Took.Seconds()))
 	}
 	fmt.Fprintf(out, "    %s\n", strings.Join(parts, ", "))
+}
+
+// deleteTopics removes topics (and waits until they are gone), so a run on
+// a shared broker starts from nothing.
+func deleteTopics(ctx context.Context, brokers string, topics ...string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
+		return err
+	}
+	for range 100 {
+		listed, err := adm.ListTopics(ctx, topics...)
+		if err == nil && len(listed.Names()) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("topics %v not deleted", topics)
 }

@@ -24,6 +24,18 @@ const (
 // eventIDSpace namespaces the deterministic ScoreChanged ids.
 var eventIDSpace = uuid.MustParse("8f0b6d5e-3c1a-4f7e-9a52-6d1c0e2b7a41")
 
+// lastAlert is what the scorer keeps of a product's last published
+// ScoreChanged: enough to decide the next one.
+type lastAlert struct {
+	eventID               string
+	health, trust         *float64
+	healthBand, trustBand string
+}
+
+func lastOf(ev *events.ScoreChanged) *lastAlert {
+	return &lastAlert{eventID: ev.EventID, health: ev.NewHealth, trust: ev.NewTrust, healthBand: ev.NewHealthBand, trustBand: ev.NewTrustBand}
+}
+
 // verdict is a product's score as this replica publishes it.
 type verdict struct {
 	product, domain       string
@@ -41,13 +53,13 @@ type verdict struct {
 // last published alert, the health band capped by a breached SLO or a
 // failing critical check, and the trust band never better than the health
 // band.
-func bands(part model.Partial, trust float64, last *events.ScoreChanged, b model.Bands) (health, trustBand string) {
+func bands(part model.Partial, trust float64, last *lastAlert, b model.Bands) (health, trustBand string) {
 	if !part.HealthKnown {
 		return model.Unknown, model.Unknown
 	}
 	var prevH, prevT string
 	if last != nil {
-		prevH, prevT = last.NewHealthBand, last.NewTrustBand
+		prevH, prevT = last.healthBand, last.trustBand
 	}
 	health = model.AtMost(model.Band(part.Health, prevH, b), part.HealthCap)
 	trustBand = model.AtMost(model.Band(trust, prevT, b), health)
@@ -59,7 +71,7 @@ func bands(part model.Partial, trust float64, last *events.ScoreChanged, b model
 // that moved more than the threshold. Unknown after unknown, or nothing
 // moving, is not news. The decision depends only on the last alert and the
 // verdict, so whichever replica owns the product decides the same.
-func alertFor(v verdict, last *events.ScoreChanged, threshold float64, now time.Time) *events.ScoreChanged {
+func alertFor(v verdict, last *lastAlert, threshold float64, now time.Time) *events.ScoreChanged {
 	ev := &events.ScoreChanged{
 		Envelope:   events.Envelope{EventTime: now.Truncate(time.Millisecond), Emitter: Emitter},
 		ProductURN: v.product, Domain: v.domain,
@@ -82,14 +94,14 @@ func alertFor(v verdict, last *events.ScoreChanged, threshold float64, now time.
 			ev.Cause += "; " + v.cause
 		}
 	default:
-		same := last.NewHealthBand == v.healthBand && last.NewTrustBand == v.trustBand &&
-			near(last.NewHealth, ev.NewHealth, threshold) && near(last.NewTrust, ev.NewTrust, threshold)
+		same := last.healthBand == v.healthBand && last.trustBand == v.trustBand &&
+			near(last.health, ev.NewHealth, threshold) && near(last.trust, ev.NewTrust, threshold)
 		if same {
 			return nil
 		}
-		prevID = last.EventID
-		ev.OldHealth, ev.OldTrust = last.NewHealth, last.NewTrust
-		ev.OldHealthBand, ev.OldTrustBand = last.NewHealthBand, last.NewTrustBand
+		prevID = last.eventID
+		ev.OldHealth, ev.OldTrust = last.health, last.trust
+		ev.OldHealthBand, ev.OldTrustBand = last.healthBand, last.trustBand
 		ev.Cause = changeCause(last, v)
 	}
 	// Deterministic: the same transition from the same previous alert gets
@@ -115,14 +127,14 @@ func num(v *float64) string {
 	return fmt.Sprintf("%.1f", *v)
 }
 
-func changeCause(last *events.ScoreChanged, v verdict) string {
-	worse := model.Worse(v.healthBand, last.NewHealthBand) || model.Worse(v.trustBand, last.NewTrustBand) ||
-		(last.NewTrust != nil && v.healthKnown && v.trust < *last.NewTrust) ||
-		(last.NewHealth != nil && v.healthKnown && v.health < *last.NewHealth)
+func changeCause(last *lastAlert, v verdict) string {
+	worse := model.Worse(v.healthBand, last.healthBand) || model.Worse(v.trustBand, last.trustBand) ||
+		(last.trust != nil && v.healthKnown && v.trust < *last.trust) ||
+		(last.health != nil && v.healthKnown && v.health < *last.health)
 	switch {
 	case !v.healthKnown:
 		return "no signals any more: no quality checks and no runs in the windows"
-	case last.NewHealthBand == model.Unknown:
+	case last.healthBand == model.Unknown:
 		return "first signals: " + v.healthBand
 	case worse && v.cause != "":
 		return v.cause

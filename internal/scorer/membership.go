@@ -38,14 +38,14 @@ func Partition(product string, partitions int32) int32 {
 type shard struct {
 	end     int64 // high watermark at assignment; -1 until known
 	ready   bool
-	alerted map[string]*events.ScoreChanged
+	alerted map[string]*lastAlert
 }
 
 func (s *Scorer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := assigned[events.TopicScores]
 	s.mu.Lock()
 	for _, p := range parts {
-		s.shards[p] = &shard{end: -1, alerted: map[string]*events.ScoreChanged{}}
+		s.shards[p] = &shard{end: -1, alerted: map[string]*lastAlert{}}
 	}
 	s.assignGen++
 	s.mu.Unlock()
@@ -135,7 +135,7 @@ func (s *Scorer) consume(ctx context.Context) {
 			}
 			if ev, err := s.codecs.Decode(ctx, r.Value); err == nil {
 				if sc, ok := ev.(*events.ScoreChanged); ok {
-					sh.alerted[sc.ProductURN] = sc
+					sh.alerted[sc.ProductURN] = lastOf(sc)
 				}
 			}
 			if sh.end >= 0 && r.Offset+1 >= sh.end {

@@ -368,7 +368,7 @@ func (s *Scorer) publish(ctx context.Context, sh share, products []string, parti
 	m := s.mesh
 	snapshot := full && now.Format("2006-01-02") != s.snapDay
 	verdicts := make([]verdict, len(products))
-	lasts := make([]*events.ScoreChanged, len(products))
+	lasts := make([]*lastAlert, len(products))
 	s.mu.Lock()
 	for k, p := range products {
 		if shd := sh.shards[Partition(p, s.parts)]; shd != nil {
@@ -450,7 +450,7 @@ func (s *Scorer) publish(ctx context.Context, sh share, products []string, parti
 		s.mu.Lock()
 		for _, ev := range alerts {
 			if shd := sh.shards[Partition(ev.ProductURN, s.parts)]; shd != nil {
-				shd.alerted[ev.ProductURN] = ev
+				shd.alerted[ev.ProductURN] = lastOf(ev)
 			}
 		}
 		s.mu.Unlock()
@@ -462,7 +462,7 @@ func (s *Scorer) publish(ctx context.Context, sh share, products []string, parti
 }
 
 // verdict assembles a product's published score.
-func (m *mesh) verdict(p string, part model.Partial, last *events.ScoreChanged, pol *model.Policy) verdict {
+func (m *mesh) verdict(p string, part model.Partial, last *lastAlert, pol *model.Policy) verdict {
 	var f model.Flow
 	if i, ok := m.lin.Index(p); ok {
 		f = m.flows[i]
