@@ -8,41 +8,64 @@ import (
 )
 
 // LoadClickHouse builds the graph from meshpulse's tables in database db:
-// the current dataset edges and the products' declared outputs and inputs.
+// the products' declared outputs and inputs and the current dataset edges.
+// A dataset belongs to its owner (dataset_owners: the earliest claim), so a
+// product that declared a dataset another product owns draws no edge from
+// it, the same rule the scorer uses.
 func LoadClickHouse(ctx context.Context, conn driver.Conn, db string) (*Graph, error) {
-	g := New()
-	rows, err := conn.Query(ctx, "SELECT product_urn, output_datasets, input_datasets FROM "+db+".products FINAL")
-	if err != nil {
-		return nil, fmt.Errorf("load products: %w", err)
+	owners := map[string]string{}
+	if err := scan(ctx, conn, "SELECT dataset_urn, product_urn FROM "+db+".dataset_owners", func(r driver.Rows) error {
+		var ds, p string
+		if err := r.Scan(&ds, &p); err != nil {
+			return err
+		}
+		owners[ds] = p
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load dataset owners: %w", err)
 	}
-	for rows.Next() {
+	g := New()
+	if err := scan(ctx, conn, "SELECT product_urn, output_datasets, input_datasets FROM "+db+".products FINAL", func(r driver.Rows) error {
 		var p string
 		var outs, ins []string
-		if err := rows.Scan(&p, &outs, &ins); err != nil {
-			rows.Close()
-			return nil, err
+		if err := r.Scan(&p, &outs, &ins); err != nil {
+			return err
 		}
-		g.AddProduct(p, outs, ins)
+		owned := outs[:0]
+		for _, o := range outs {
+			if owner, ok := owners[o]; !ok || owner == p {
+				owned = append(owned, o)
+			}
+		}
+		g.AddProduct(p, owned, ins)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load products: %w", err)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = conn.Query(ctx, "SELECT input_dataset, output_dataset FROM "+db+".lineage_edges FINAL")
-	if err != nil {
-		return nil, fmt.Errorf("load lineage edges: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	if err := scan(ctx, conn, "SELECT input_dataset, output_dataset FROM "+db+".lineage_edges FINAL", func(r driver.Rows) error {
 		var in, out string
-		if err := rows.Scan(&in, &out); err != nil {
-			return nil, err
+		if err := r.Scan(&in, &out); err != nil {
+			return err
 		}
 		g.AddDatasetEdge(in, out)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load lineage edges: %w", err)
 	}
 	g.Build()
 	return g, nil
+}
+
+func scan(ctx context.Context, conn driver.Conn, query string, row func(driver.Rows) error) error {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
