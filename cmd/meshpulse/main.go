@@ -18,6 +18,7 @@ commands:
   migrate   apply the ClickHouse migrations and create the Kafka topics
   ingest    run the ingestor (the same as the ingestor binary)
   score     run the scorer (the same as the scorer binary)
+  openlineage  serve POST /api/v1/lineage for OpenLineage clients (the same as the openlineage binary)
   schemas   list the embedded Avro schema versions with their fingerprints
   bench     benchmark commands (bench ingest)
   probe     GET a URL and exit 0 on 200 (container health checks without curl)
@@ -32,15 +33,16 @@ func main() {
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string) int{
-		"dev":     runDev,
-		"emit":    runEmit,
-		"watch":   runWatch,
-		"migrate": runMigrate,
-		"ingest":  runIngest,
-		"score":   runScore,
-		"bench":   runBench,
-		"probe":   runProbe,
-		"schemas": runSchemas,
+		"dev":         runDev,
+		"emit":        runEmit,
+		"watch":       runWatch,
+		"migrate":     runMigrate,
+		"ingest":      runIngest,
+		"score":       runScore,
+		"openlineage": runOpenLineage,
+		"bench":       runBench,
+		"probe":       runProbe,
+		"schemas":     runSchemas,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {

@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +35,8 @@ type ScorerConfig struct {
 	ClickHouse string
 	Keep       bool   // keep the generated database (to query it afterwards)
 	CPUProfile string // profile the passes (not the generation) into this file
+	MemProfile string // heap profile after the first full pass
+	Database   string // reuse a database kept by an earlier run instead of generating one
 	Kafka      string // external brokers; empty runs kfake in this process (its memory then counts in the heap)
 	Changes    []int  // products changed before each incremental pass
 }
@@ -48,12 +52,15 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	}
 	defer stopCH()
 	sc := store.Config{Addr: chAddr, Database: "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), User: "default"}
+	if c.Database != "" {
+		sc.Database = c.Database
+	}
 	conn, err := store.Open(ctx, sc)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if c.Keep {
+	if c.Keep || c.Database != "" {
 		fmt.Fprintf(out, "database %s is kept\n", sc.Database)
 	} else {
 		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
@@ -62,13 +69,29 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 		return err
 	}
 	w := store.NewWriter(conn, sc.Database)
-	fmt.Fprintf(out, "generating %d products with %d days of signals...\n", c.Products, c.Days)
-	genStart := time.Now()
-	rows, err := generateMesh(ctx, w, c.Products, c.Days)
-	if err != nil {
-		return err
+	if c.Database != "" {
+		// The generated mesh as it was; the scores of the earlier run go,
+		// so that the first pass writes every product again.
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+sc.Database+".products FINAL").Scan(&n); err != nil {
+			return err
+		}
+		c.Products = int(n)
+		for _, t := range []string{"scores_current", "score_history"} {
+			if err := conn.Exec(ctx, "TRUNCATE TABLE "+sc.Database+"."+t); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(out, "reusing %s: %d products\n", sc.Database, n)
+	} else {
+		fmt.Fprintf(out, "generating %d products with %d days of signals...\n", c.Products, c.Days)
+		genStart := time.Now()
+		rows, err := generateMesh(ctx, w, c.Products, c.Days)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "generated %d rows in %.1fs\n", rows, time.Since(genStart).Seconds())
 	}
-	fmt.Fprintf(out, "generated %d rows in %.1fs\n", rows, time.Since(genStart).Seconds())
 
 	brokers := c.Kafka
 	if brokers == "" {
@@ -120,6 +143,7 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	peak := samplePeakHeap(runCtx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(runCtx) }()
 
@@ -143,8 +167,19 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	fmt.Fprintf(out, "full pass (first):      %d products in %.2fs (%.0f products/s), %d scores written, %d alerts\n",
 		full.Affected, full.Took.Seconds(), float64(full.Affected)/full.Took.Seconds(), full.Scored, full.Alerts)
 	printPhases(out, full)
-	fmt.Fprintf(out, "memory after full pass: heap in use %.0f MiB (after GC), process RSS peak %.0f MiB\n",
-		float64(ms.HeapInuse)/(1<<20), float64(rssKiB(os.Getpid(), "VmHWM"))/1024)
+	fmt.Fprintf(out, "memory after full pass: heap in use %.0f MiB (after GC), heap peak %.0f MiB (sampled), process RSS peak %.0f MiB\n",
+		float64(ms.HeapInuse)/(1<<20), float64(peak.Load())/(1<<20), float64(rssKiB(os.Getpid(), "VmHWM"))/1024)
+	if c.MemProfile != "" {
+		f, err := os.Create(c.MemProfile)
+		if err != nil {
+			return err
+		}
+		err = pprof.WriteHeapProfile(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
 
 	// quiet waits until the scorer has seen everything (no pass for 3 s),
 	// so that the next pass holds only the changes made after it.
@@ -334,10 +369,37 @@ func deleteTopics(ctx context.Context, brokers string, topics ...string) error {
 	}
 	for range 100 {
 		listed, err := adm.ListTopics(ctx, topics...)
-		if err == nil && len(listed.Names()) == 0 {
+		gone := err == nil
+		for _, d := range listed {
+			gone = gone && d.Err != nil // a deleted topic is listed with UNKNOWN_TOPIC_OR_PARTITION
+		}
+		if gone {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("topics %v not deleted", topics)
+}
+
+// samplePeakHeap records the largest heap (live and not yet collected
+// objects) seen every 20ms until ctx ends.
+func samplePeakHeap(ctx context.Context) *atomic.Uint64 {
+	var peak atomic.Uint64
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return &peak
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/meshpulse/meshpulse/internal/demo"
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/openlineage"
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/store"
@@ -50,6 +51,8 @@ type Config struct {
 	Report         time.Duration // how often to print what was ingested
 	HTTPAddr       string
 	PolicyFile     string // scorer policy; empty: defaults (with -demo: short windows)
+	OpenLineage    string // address of POST /api/v1/lineage; empty disables it
+	Namespaces     string // OpenLineage job namespace rules
 }
 
 // RegisterFlags adds the dev flags.
@@ -66,6 +69,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Report, "report", 5*time.Second, "how often to print what was ingested (env MESHPULSE_REPORT)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of the ingestor's /metrics, /healthz, /readyz (the scorer's is the next port); empty to disable (env MESHPULSE_HTTP)")
 	fs.StringVar(&c.PolicyFile, "policy", "", "scorer policy file; empty uses the defaults, with -demo windows of minutes instead of days (env MESHPULSE_POLICY)")
+	fs.StringVar(&c.OpenLineage, "openlineage", "127.0.0.1:5000", "address of the OpenLineage endpoint POST /api/v1/lineage, requests without a key speak as platform; empty to disable (env MESHPULSE_OPENLINEAGE)")
+	fs.StringVar(&c.Namespaces, "openlineage-namespaces", "", "OpenLineage job namespace rules pattern=domain,… (env MESHPULSE_OPENLINEAGE_NAMESPACES)")
 }
 
 // Run starts everything and blocks until ctx ends or Duration passes.
@@ -108,6 +113,7 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		Ingest:   ingest.Defaults(),
 		HTTPAddr: c.HTTPAddr,
 	}
+	ic.Ingest.OpenLineageNamespaces = c.Namespaces
 	domains := cli.SplitList(c.Domains)
 	if c.Demo {
 		domains = append(domains, demo.Domains...)
@@ -155,6 +161,16 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		scfg.Policy = &pol
 	}
 	g.Go(func() error { return app.RunScorer(gctx, scfg, log, app.NewRegistry(), nil) })
+	if c.OpenLineage != "" {
+		oc := app.OpenLineageConfig{Kafka: ic.Kafka, Domains: ic.Domains}
+		oc.Server = openlineage.ServerConfig{Listen: c.OpenLineage, Anonymous: events.PlatformEmitter,
+			MaxBodyBytes: ic.Ingest.MaxRecordBytes, ProduceTimeout: 10 * time.Second, Namespaces: c.Namespaces}
+		g.Go(func() error {
+			return app.RunOpenLineage(gctx, oc, log, app.NewRegistry(), func(addr string) {
+				fmt.Fprintf(out, "  openlineage: http://%s%s (no key needed here: events count as platform's; point a client's url at http://%s)\n", addr, openlineage.Path, addr)
+			})
+		})
+	}
 	g.Go(func() error {
 		codecs, err := events.NewCodecs()
 		if err != nil {

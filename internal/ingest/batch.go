@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshpulse/meshpulse/internal/openlineage"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
@@ -39,9 +40,27 @@ type deadItem struct {
 
 // accepted is a record that produced rows, kept to rebuild its rows alone.
 type accepted struct {
-	rec   *kgo.Record
-	ev    events.Event
-	owner string // owning domain of the dataset, for usage and quality rows
+	rec    *kgo.Record
+	ev     events.Event
+	owner  string              // owning domain of the dataset, for usage and quality rows
+	ol     *openlineage.Mapped // an OpenLineage record, instead of ev
+	owners []string            // owning domains of its quality results' datasets
+}
+
+func (a *accepted) family() events.Family {
+	if a.ol != nil {
+		return events.FamilyOpenLineage
+	}
+	return a.ev.Family()
+}
+
+// addRows appends the record's rows.
+func (a *accepted) addRows(b *store.Batch) {
+	if a.ol != nil {
+		addOpenLineageRows(b, a.ol, a.owners)
+		return
+	}
+	addRows(b, a.ev, a.owner)
 }
 
 type topicPartition struct {
@@ -112,7 +131,7 @@ type polled struct {
 func rowsOf(items []accepted) *store.Batch {
 	b := &store.Batch{}
 	for _, it := range items {
-		addRows(b, it.ev, it.owner)
+		it.addRows(b)
 	}
 	return b
 }

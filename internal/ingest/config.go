@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/meshpulse/meshpulse/internal/openlineage"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
@@ -63,6 +64,10 @@ type Config struct {
 	MaxRecordBytes int
 	// Limits bound each event (time window, URN and list sizes).
 	Limits events.Limits
+	// OpenLineageNamespaces gives OpenLineage jobs to domains by namespace:
+	// "pattern=domain,…", '*' any characters, first match wins; a job no
+	// rule matches belongs to the emitter.
+	OpenLineageNamespaces string
 }
 
 // RegisterFlags adds the ingest flags.
@@ -86,6 +91,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Limits.MaxURNBytes, "max-urn-bytes", d.MaxURNBytes, "longest accepted URN (env MESHPULSE_MAX_URN_BYTES)")
 	fs.IntVar(&c.Limits.MaxTextBytes, "max-text-bytes", d.MaxTextBytes, "longest accepted free text: descriptions, messages (env MESHPULSE_MAX_TEXT_BYTES)")
 	fs.IntVar(&c.Limits.MaxListLen, "max-list-len", d.MaxListLen, "longest accepted list: outputs, inputs, fields, tags (env MESHPULSE_MAX_LIST_LEN)")
+	fs.StringVar(&c.OpenLineageNamespaces, "openlineage-namespaces", "", "OpenLineage job namespace rules pattern=domain,… ('*' any characters; unmatched: the emitter's domain) (env MESHPULSE_OPENLINEAGE_NAMESPACES)")
 	fs.IntVar(&c.Limits.MaxLineageEdges, "max-lineage-edges", d.MaxLineageEdges, "most edges one run may create: inputs × outputs, column lineage (env MESHPULSE_MAX_LINEAGE_EDGES)")
 }
 
@@ -127,6 +133,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, ErrRecordBytes)
 	}
 	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := openlineage.ParseNamespaceRules(c.OpenLineageNamespaces); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

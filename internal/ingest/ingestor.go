@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/kafka"
+	"github.com/meshpulse/meshpulse/internal/openlineage"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
@@ -28,6 +29,8 @@ type Ingestor struct {
 	cfg    Config
 	client *kgo.Client
 	codecs *events.Codecs
+	ol     *openlineage.Spec
+	rules  openlineage.NamespaceRules
 	writer Writer
 	owners *Owners
 	log    zerolog.Logger
@@ -70,7 +73,12 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	i := &Ingestor{cfg: cfg, codecs: codecs, writer: writer, owners: NewOwners(), log: log, m: m,
+	ol, err := openlineage.LoadSpec()
+	if err != nil {
+		return nil, err
+	}
+	rules, _ := openlineage.ParseNamespaceRules(cfg.OpenLineageNamespaces) // checked by Validate
+	i := &Ingestor{cfg: cfg, codecs: codecs, ol: ol, rules: rules, writer: writer, owners: NewOwners(), log: log, m: m,
 		health: newHealth(cfg.StallTimeout), assigned: map[string][]int32{}, rewind: map[topicPartition]int64{}}
 	i.pending = i.newBatch()
 	opts := append(append([]kgo.Opt(nil), kafkaOpts...),

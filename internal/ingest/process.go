@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshpulse/meshpulse/internal/openlineage"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
@@ -18,10 +19,12 @@ const ReasonRecordTooLarge = "record_too_large"
 // decoded is one record after the parallel decode step.
 type decoded struct {
 	ev      events.Event
+	ol      *openlineage.Mapped // an OpenLineage record, instead of ev
 	emitter string
 	ref     *refusal
 	owner   string
-	retry   bool // decoding waited on an outage and was abandoned
+	owners  []string // an OpenLineage record's quality results' owners
+	retry   bool     // decoding waited on an outage and was abandoned
 }
 
 // process turns polled records into rows and dead letters. Decoding and
@@ -74,7 +77,9 @@ func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bo
 		for j := lo; j < hi; j++ {
 			d := &dec[j]
 			if d.ref == nil {
-				if _, isMeta := d.ev.(*events.ProductMetadata); !isMeta {
+				if d.ol != nil {
+					d.owners, d.ref = authoriseOpenLineage(d.emitter, d.ol, owners)
+				} else if _, isMeta := d.ev.(*events.ProductMetadata); !isMeta {
 					d.owner, d.ref = authorise(d.emitter, d.ev, owners)
 				}
 			}
@@ -82,9 +87,10 @@ func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bo
 				dead[w] = append(dead[w], deadItem{rec: recs[j], ref: d.ref})
 				continue
 			}
-			addRows(b, d.ev, d.owner)
-			stored[w] = append(stored[w], accepted{rec: recs[j], ev: d.ev, owner: d.owner})
-			st[d.ev.Family()]++
+			a := accepted{rec: recs[j], ev: d.ev, owner: d.owner, ol: d.ol, owners: d.owners}
+			a.addRows(b)
+			stored[w] = append(stored[w], a)
+			st[a.family()]++
 		}
 		out.parts[w], counts[w] = b, st
 	})
@@ -128,6 +134,9 @@ func (i *Ingestor) decode(ctx context.Context, r *kgo.Record, now time.Time) dec
 	}
 	if len(r.Value) > i.cfg.MaxRecordBytes {
 		return decoded{emitter: emitter, ref: refuse(ReasonRecordTooLarge, "record of %d bytes is larger than the limit of %d", len(r.Value), i.cfg.MaxRecordBytes)}
+	}
+	if family == events.FamilyOpenLineage {
+		return i.decodeOpenLineage(r.Value, emitter, now)
 	}
 	var ev events.Event
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {

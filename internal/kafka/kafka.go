@@ -100,13 +100,15 @@ func (c *Config) Opts() []kgo.Opt {
 	return opts
 }
 
-// DomainTopics lists the inbound topics of the given emitters.
+// DomainTopics lists the inbound topics of the given emitters: the Avro
+// families and OpenLineage.
 func DomainTopics(emitters []string) []string {
 	var out []string
 	for _, e := range emitters {
 		for _, f := range events.InboundFamilies {
 			out = append(out, events.Topic(e, f))
 		}
+		out = append(out, events.Topic(e, events.FamilyOpenLineage))
 	}
 	return out
 }
@@ -212,4 +214,14 @@ func ScorerTopics() []string { return []string{events.TopicScores, TopicChanges}
 // inbound topics are among them since shared tooling belongs to no domain.
 func CoreTopics() []string {
 	return append([]string{events.TopicDeadLetter, events.TopicScores, TopicChanges}, DomainTopics([]string{events.PlatformEmitter})...)
+}
+
+// OpenLineageTopics are the topics the OpenLineage HTTP endpoint publishes
+// to: mesh.<domain>.openlineage of the platform and the given domains.
+func OpenLineageTopics(domains []string) []string {
+	var out []string
+	for _, d := range append([]string{events.PlatformEmitter}, domains...) {
+		out = append(out, events.Topic(d, events.FamilyOpenLineage))
+	}
+	return out
 }

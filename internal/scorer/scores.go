@@ -72,50 +72,87 @@ func writeScores(ctx context.Context, conn driver.Conn, db string, rows []scoreR
 	return errors.Join(errs...)
 }
 
+// scoreChunk bounds one INSERT: the driver keeps a connection's encode
+// and compression buffers at the size of the largest block it sent, so a
+// full pass's 100,000 rows go in blocks of this many.
+const scoreChunk = 10_000
+
 func writeTable(ctx context.Context, conn driver.Conn, db, table string, rows []scoreRow) error {
-	{
-		b, err := conn.PrepareBatch(ctx, fmt.Sprintf(table, db))
-		if err != nil {
-			return fmt.Errorf("prepare score insert: %w", err)
+	for lo := 0; lo < len(rows); lo += scoreChunk {
+		if err := writeChunk(ctx, conn, db, table, rows[lo:min(lo+scoreChunk, len(rows))]); err != nil {
+			return err
 		}
-		for _, r := range rows {
-			v := r.v
-			var names, details []string
-			var scores, weights []float64
-			for _, c := range v.partial.Components {
-				names = append(names, c.Name)
-				scores = append(scores, c.Score)
-				weights = append(weights, c.Weight)
-				details = append(details, c.Detail)
-			}
-			var cProducts, cBands, cSignals []string
-			var cHops []uint16
-			for _, c := range v.causes {
-				cProducts = append(cProducts, c.ProductURN)
-				cHops = append(cHops, uint16(min(c.Hops, 65535)))
-				cBands = append(cBands, c.HealthBand)
-				cSignals = append(cSignals, strings.Join(c.Signals, "; "))
-			}
-			var health, trust, ownTrust *float64
-			if v.healthKnown {
-				health, trust, ownTrust = ptr(v.health), ptr(v.trust), ptr(v.ownTrust)
-			}
-			args := []any{v.product, v.domain, r.at.Truncate(time.Second), r.at.UnixMilli(), health, trust, v.healthBand, v.trustBand,
-				nonNil(names), scores, weights, nonNil(details), nonNil(v.reasons), nonNil(v.partial.Violations), v.cause,
-				nonNil(cProducts), cHops, nonNil(cBands), nonNil(cSignals)}
-			if table == insertCurrent {
-				args = append(args, ownTrust, nonNil(v.partial.Problems))
-			} else {
-				args = append(args, r.kind)
-			}
-			if err := b.Append(args...); err != nil {
-				_ = b.Abort()
-				return fmt.Errorf("append score of %s: %w", v.product, err)
-			}
+	}
+	return nil
+}
+
+// scoreColumnsOf holds a chunk of score rows column by column, for the
+// native protocol's columnar append.
+type scoreColumnsOf struct {
+	product, domain, healthBand, trustBand, cause []string
+	at                                            []time.Time
+	atMs                                          []int64
+	health, trust, ownTrust                       []*float64
+	names, details, reasons, violations, problems [][]string
+	scores, weights                               [][]float64
+	cProducts, cBands, cSignals                   [][]string
+	cHops                                         [][]uint16
+	kind                                          []string
+}
+
+func writeChunk(ctx context.Context, conn driver.Conn, db, table string, rows []scoreRow) error {
+	var c scoreColumnsOf
+	for _, r := range rows {
+		v := r.v
+		n := len(v.partial.Components)
+		names, details, scores, weights := make([]string, n), make([]string, n), make([]float64, n), make([]float64, n)
+		for i, comp := range v.partial.Components {
+			names[i], scores[i], weights[i], details[i] = comp.Name, comp.Score, comp.Weight, comp.Detail
 		}
-		if err := b.Send(); err != nil {
-			return fmt.Errorf("insert %d scores: %w", len(rows), err)
+		k := len(v.causes)
+		cProducts, cBands, cSignals, cHops := make([]string, k), make([]string, k), make([]string, k), make([]uint16, k)
+		for i, cause := range v.causes {
+			cProducts[i], cBands[i] = cause.ProductURN, cause.HealthBand
+			cHops[i] = uint16(min(cause.Hops, 65535))
+			cSignals[i] = strings.Join(cause.Signals, "; ")
 		}
+		var health, trust, ownTrust *float64
+		if v.healthKnown {
+			health, trust, ownTrust = ptr(v.health), ptr(v.trust), ptr(v.ownTrust)
+		}
+		c.product = append(c.product, v.product)
+		c.domain = append(c.domain, v.domain)
+		c.at = append(c.at, r.at.Truncate(time.Second))
+		c.atMs = append(c.atMs, r.at.UnixMilli())
+		c.health, c.trust, c.ownTrust = append(c.health, health), append(c.trust, trust), append(c.ownTrust, ownTrust)
+		c.healthBand, c.trustBand = append(c.healthBand, v.healthBand), append(c.trustBand, v.trustBand)
+		c.names, c.scores, c.weights, c.details = append(c.names, names), append(c.scores, scores), append(c.weights, weights), append(c.details, details)
+		c.reasons, c.violations = append(c.reasons, nonNil(v.reasons)), append(c.violations, nonNil(v.partial.Violations))
+		c.cause = append(c.cause, v.cause)
+		c.cProducts, c.cHops, c.cBands, c.cSignals = append(c.cProducts, cProducts), append(c.cHops, cHops), append(c.cBands, cBands), append(c.cSignals, cSignals)
+		c.problems = append(c.problems, nonNil(v.partial.Problems))
+		c.kind = append(c.kind, r.kind)
+	}
+	cols := []any{c.product, c.domain, c.at, c.atMs, c.health, c.trust, c.healthBand, c.trustBand,
+		c.names, c.scores, c.weights, c.details, c.reasons, c.violations, c.cause,
+		c.cProducts, c.cHops, c.cBands, c.cSignals}
+	if table == insertCurrent {
+		cols = append(cols, c.ownTrust, c.problems)
+	} else {
+		cols = append(cols, c.kind)
+	}
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf(table, db))
+	if err != nil {
+		return fmt.Errorf("prepare score insert: %w", err)
+	}
+	for i, col := range cols {
+		if err := b.Column(i).Append(col); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("append score column %d: %w", i, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d scores: %w", len(rows), err)
 	}
 	return nil
 }

@@ -24,12 +24,16 @@ type Batch struct {
 	datasetRuns  datasetRunRows
 	usage        usageRows
 	quality      qualityRows
+	olEvents     olEventRows
+	olDatasets   olDatasetRows
+	olStats      olStatsRows
 }
 
 // Len is the number of rows across all tables.
 func (b *Batch) Len() int {
 	return len(b.products.urn) + len(b.datasets.urn) + len(b.claims.dataset) + len(b.lineageRuns.jobURN) +
-		len(b.lineageEdges.input) + len(b.datasetRuns.dataset) + len(b.usage.eventID) + len(b.quality.eventID)
+		len(b.lineageEdges.input) + len(b.datasetRuns.dataset) + len(b.usage.eventID) + len(b.quality.eventID) +
+		b.olEvents.len() + b.olDatasets.len() + b.olStats.len()
 }
 
 // TableLen is the number of rows for one table (by its name).
@@ -80,7 +84,8 @@ func (b *Batch) Touched(kind int) []string {
 
 // tables lists each table with its rows, in insert order.
 func (b *Batch) tables() []tableRows {
-	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.datasetRuns, &b.usage, &b.quality}
+	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.datasetRuns, &b.usage, &b.quality,
+		&b.olEvents, &b.olDatasets, &b.olStats}
 }
 
 // tableRows is one table's columns.

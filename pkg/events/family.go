@@ -16,9 +16,14 @@ const (
 	FamilyUsage    Family = "usage"
 	FamilyQuality  Family = "quality"
 	FamilyScores   Family = "scores"
+	// FamilyOpenLineage is OpenLineage's JSON (RunEvent, DatasetEvent,
+	// JobEvent) as its Kafka transport writes it, not an Avro family: the
+	// ingestor maps it onto the others.
+	FamilyOpenLineage Family = "openlineage"
 )
 
-// InboundFamilies are the families domain pipelines publish.
+// InboundFamilies are the Avro families domain pipelines publish (and
+// mesh.<emitter>.openlineage besides).
 var InboundFamilies = []Family{FamilyMetadata, FamilyLineage, FamilyUsage, FamilyQuality}
 
 // Well-known topics.
@@ -31,9 +36,9 @@ const (
 )
 
 // InboundTopicPattern matches every inbound topic; the ingestor subscribes to it.
-const InboundTopicPattern = `^mesh\.[a-z0-9-]+\.(metadata|lineage|usage|quality)$`
+const InboundTopicPattern = `^mesh\.[a-z0-9-]+\.(metadata|lineage|usage|quality|openlineage)$`
 
-var inboundTopic = regexp.MustCompile(`^mesh\.([a-z0-9-]+)\.(metadata|lineage|usage|quality)$`)
+var inboundTopic = regexp.MustCompile(`^mesh\.([a-z0-9-]+)\.(metadata|lineage|usage|quality|openlineage)$`)
 
 // Topic is the topic an emitter publishes a family on.
 func Topic(emitter string, f Family) string {

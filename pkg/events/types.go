@@ -200,7 +200,7 @@ func NewEvent(f Family) Event {
 // schema change; Validate enforces the set this version knows.
 var (
 	Lifecycles    = []string{"draft", "active", "deprecated", "retired"}
-	RunStates     = []string{"START", "RUNNING", "COMPLETE", "FAIL", "ABORT"}
+	RunStates     = []string{"START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"}
 	CheckTypes    = []string{"freshness", "volume", "schema", "validity", "custom"}
 	CheckStatuses = []string{"PASS", "WARN", "FAIL", "ERROR"}
 	Severities    = []string{"low", "medium", "high", "critical"}
