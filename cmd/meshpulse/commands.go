@@ -137,8 +137,11 @@ func runBench(args []string) int {
 	if len(args) > 0 && args[0] == "latency" {
 		return runBenchLatency(args[1:])
 	}
+	if len(args) > 0 && args[0] == "openlineage" {
+		return runBenchOpenLineage(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]\n       meshpulse bench latency [-queryable-rate N] [-score-rate N] [-duration D]")
+		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]\n       meshpulse bench latency [-queryable-rate N] [-score-rate N] [-duration D]\n       meshpulse bench openlineage [-pairs N] [-clients C] [-rate R] [-duration D]")
 		return 2
 	}
 	var c bench.IngestConfig
@@ -277,6 +280,30 @@ func runBenchLatency(args []string) int {
 	ctx, stop := cli.SignalContext()
 	defer stop()
 	if err := bench.Latency(ctx, c, os.Stdout); err != nil {
+		return fail("bench", err)
+	}
+	return 0
+}
+
+func runBenchOpenLineage(args []string) int {
+	var c bench.OpenLineageConfig
+	fs := flag.NewFlagSet("bench openlineage", flag.ExitOnError)
+	fs.IntVar(&c.Pairs, "pairs", 100_000, "START+COMPLETE pairs of the throughput phase")
+	fs.IntVar(&c.Clients, "clients", 64, "concurrent HTTP clients with keep-alive connections")
+	fs.IntVar(&c.Rate, "rate", 10_000, "events/s of the fixed-rate phase")
+	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "length of the fixed-rate phase")
+	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
+	if err := fs.Parse(args); err != nil {
+		return fail("bench", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail("bench", err)
+	}
+	c.Self = self
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := bench.OpenLineage(ctx, c, os.Stdout); err != nil {
 		return fail("bench", err)
 	}
 	return 0

@@ -1,6 +1,8 @@
 // Package httpserve serves the operational endpoints of a meshpulse
 // process: /metrics (Prometheus), /healthz (making progress: a liveness
-// probe restarts a replica that says no) and /readyz (ready to work).
+// probe restarts a replica that says no), /readyz (ready to work) and the
+// Go profiler under /debug/pprof/ (the address is an operator's, not a
+// user's: keep it off public networks).
 package httpserve
 
 import (
@@ -8,6 +10,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +39,8 @@ func Serve(ctx context.Context, addr string, reg *prometheus.Registry, p Probes,
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !p.Ready() {
 			http.Error(w, "not ready\n", http.StatusServiceUnavailable)

@@ -20,6 +20,7 @@ type batch struct {
 	gen    uint64 // assignment generation it was polled in
 	parts  []*store.Batch
 	rows   int
+	bytes  int        // of the records behind the rows
 	stored []accepted // records that produced rows, in poll order
 	dead   []deadItem
 	counts map[events.Family]int
@@ -85,6 +86,9 @@ func (b *batch) add(p *polled) {
 		}
 	}
 	b.stored = append(b.stored, p.stored...)
+	for _, a := range p.stored {
+		b.bytes += len(a.rec.Value)
+	}
 	b.dead = append(b.dead, p.dead...)
 	b.claims = append(b.claims, p.claims...)
 	for f, n := range p.counts {
@@ -102,6 +106,11 @@ func (b *batch) add(p *polled) {
 
 func (b *batch) empty() bool { return len(b.next) == 0 }
 func (b *batch) size() int   { return b.rows + len(b.dead) }
+
+// full says the batch should go: BatchRows rows, or BatchBytes of records
+// behind them (OpenLineage events are a few KiB each, usage events tens of
+// bytes: rows alone would let large events fill the heap).
+func (b *batch) full(c *Config) bool { return b.size() >= c.BatchRows || b.bytes >= c.BatchBytes }
 
 // offsets is the commit request: the next offset of every partition.
 func (b *batch) offsets() map[string]map[int32]kgo.EpochOffset {

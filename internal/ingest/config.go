@@ -31,6 +31,9 @@ type Config struct {
 	// BatchRows flushes when this many rows (and dead letters) are buffered;
 	// with a flush in flight, fetching pauses at this size.
 	BatchRows int
+	// BatchBytes flushes when the records behind the buffered rows are this
+	// large, whatever their row count.
+	BatchBytes int
 	// FlushInterval flushes a non-empty buffer at least this often; it bounds
 	// the event-to-queryable latency.
 	FlushInterval time.Duration
@@ -75,6 +78,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := events.DefaultLimits()
 	fs.StringVar(&c.Group, "group", "meshpulse-ingestor", "Kafka consumer group (env MESHPULSE_GROUP)")
 	fs.IntVar(&c.BatchRows, "batch-rows", 30_000, "flush after this many buffered rows (env MESHPULSE_BATCH_ROWS)")
+	fs.IntVar(&c.BatchBytes, "batch-bytes", 16<<20, "flush after this many bytes of buffered records (env MESHPULSE_BATCH_BYTES)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "flush a non-empty buffer at least this often (env MESHPULSE_FLUSH_INTERVAL)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 5_000, "records per poll at most (env MESHPULSE_MAX_POLL_RECORDS)")
 	fs.IntVar(&c.Workers, "workers", 0, "decode goroutines, 0 for one per CPU (env MESHPULSE_WORKERS)")
@@ -105,7 +109,7 @@ func Defaults() Config {
 // Errors returned by Validate.
 var (
 	ErrNoGroup     = errors.New("consumer group is required")
-	ErrBatchRows   = errors.New("batch rows and max poll records must be positive")
+	ErrBatchRows   = errors.New("batch rows, batch bytes and max poll records must be positive")
 	ErrIntervals   = errors.New("flush interval, owners refresh, shutdown grace, revoke grace, stall timeout and session timeout must be positive")
 	ErrSession     = errors.New("session timeout must be within the brokers' default bounds [6s, 30m]")
 	ErrWorkers     = errors.New("workers must not be negative")
@@ -118,8 +122,8 @@ func (c *Config) Validate() error {
 	if c.Group == "" {
 		errs = append(errs, ErrNoGroup)
 	}
-	if c.BatchRows <= 0 || c.MaxPollRecords <= 0 {
-		errs = append(errs, fmt.Errorf("%w: got %d and %d", ErrBatchRows, c.BatchRows, c.MaxPollRecords))
+	if c.BatchRows <= 0 || c.MaxPollRecords <= 0 || c.BatchBytes <= 0 {
+		errs = append(errs, fmt.Errorf("%w: got %d, %d and %d", ErrBatchRows, c.BatchRows, c.MaxPollRecords, c.BatchBytes))
 	}
 	if c.FlushInterval <= 0 || c.OwnersRefresh <= 0 || c.ShutdownGrace <= 0 || c.SessionTimeout <= 0 || c.RevokeGrace <= 0 || c.StallTimeout <= 0 {
 		errs = append(errs, ErrIntervals)

@@ -228,7 +228,7 @@ func (i *Ingestor) maybeFlush() {
 		default:
 		}
 	}
-	full := i.pending.size() >= i.cfg.BatchRows
+	full := i.pending.full(&i.cfg)
 	due := !i.pending.empty() && (full || time.Since(i.pending.since) >= i.cfg.FlushInterval)
 	switch {
 	case busy && full && len(i.paused) == 0:

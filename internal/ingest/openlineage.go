@@ -28,7 +28,7 @@ func (i *Ingestor) decodeOpenLineage(value []byte, emitter string, now time.Time
 		}
 		return decoded{emitter: emitter, ref: refuse(ReasonOpenLineageInvalid, "%v", err)}
 	}
-	m, err := openlineage.Map(ev, value, emitter, i.rules)
+	m, err := i.ol.Map(ev, value, emitter, i.rules)
 	if err != nil {
 		return decoded{emitter: emitter, ref: refuse(ReasonOpenLineageUnmappable, "%v", err)}
 	}

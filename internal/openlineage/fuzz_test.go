@@ -21,11 +21,21 @@ func FuzzEvent(f *testing.F) {
 	}
 	rules, _ := ParseNamespaceRules("dbt*=sales")
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		// The fast path never accepts what the schemas refuse, and what the
+		// schemas accept is read.
+		_, fastOK := testSpec.parseFast(raw)
+		_, slowErr := testSpec.problems(raw)
+		if fastOK && slowErr != nil {
+			t.Fatalf("the fast path accepted an event the schemas refuse: %v", slowErr)
+		}
 		ev, err := testSpec.Parse(raw)
+		if slowErr == nil && err != nil {
+			t.Fatalf("the schemas accept the event but Parse refused it: %v", err)
+		}
 		if err != nil {
 			return
 		}
-		m, err := Map(ev, raw, "platform", rules)
+		m, err := testSpec.Map(ev, raw, "platform", rules)
 		if err != nil {
 			return
 		}

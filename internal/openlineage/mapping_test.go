@@ -40,7 +40,7 @@ func TestMapRunEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules, _ := ParseNamespaceRules("dbt-sales=sales")
-	m, err := Map(ev, []byte(fullRun), "platform", rules)
+	m, err := testSpec.Map(ev, []byte(fullRun), "platform", rules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestMapRunEvent(t *testing.T) {
 		}
 	}
 	// The same bytes are the same event, with the same derived ids.
-	again, _ := Map(ev, []byte(fullRun), "platform", rules)
+	again, _ := testSpec.Map(ev, []byte(fullRun), "platform", rules)
 	if again.EventID != m.EventID || again.Quality[1].EventID != q[1].EventID {
 		t.Error("ids are not derived from the event")
 	}
@@ -117,7 +117,7 @@ func TestMapStaticEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Map(ev, []byte(job), "marketing", nil)
+	m, err := testSpec.Map(ev, []byte(job), "marketing", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestMapStaticEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err = Map(ev, []byte(ds), "marketing", nil)
+	m, err = testSpec.Map(ev, []byte(ds), "marketing", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -302,15 +302,17 @@ func (s *Server) handle(r *http.Request) (int, Answer) {
 		}
 		return http.StatusBadRequest, Answer{Status: "invalid", Error: err.Error()}
 	}
-	m, err := Map(ev, body, domain, s.rules)
+	id, err := s.spec.Identify(ev, domain, s.rules)
 	if err != nil {
 		return http.StatusBadRequest, Answer{Status: "invalid", Error: err.Error()}
 	}
-	if domain != events.PlatformEmitter && m.Domain != domain {
-		return http.StatusForbidden, Answer{Status: "refused", Error: fmt.Sprintf("job namespace %q belongs to domain %q; this key speaks for %q", m.JobNamespace, m.Domain, domain)}
+	if domain != events.PlatformEmitter && id.Domain != domain {
+		return http.StatusForbidden, Answer{Status: "refused", Error: fmt.Sprintf("job namespace %q belongs to domain %q; this key speaks for %q", id.JobNamespace, id.Domain, domain)}
 	}
 	topic := events.Topic(domain, events.FamilyOpenLineage)
-	rec := &kgo.Record{Topic: topic, Key: []byte(recordKey(m)), Value: body}
+	// The key keeps a job's events (a run's START before its COMPLETE) in
+	// one partition, in order.
+	rec := &kgo.Record{Topic: topic, Key: []byte(id.Key), Value: body}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProduceTimeout)
 	defer cancel()
 	// Not ProduceSync: a record already sent to a broker that then died is
@@ -334,19 +336,7 @@ func (s *Server) handle(r *http.Request) (int, Answer) {
 		return http.StatusServiceUnavailable, Answer{Status: "unavailable", Error: "kafka did not acknowledge the event; retry: " + err.Error()}
 	}
 	s.succeeded()
-	return http.StatusCreated, Answer{Status: "accepted", EventID: m.EventID, Topic: topic}
-}
-
-// recordKey keeps a job's events (a run's START before its COMPLETE) in
-// one partition, in order.
-func recordKey(m *Mapped) string {
-	if m.JobURN != "" {
-		return m.JobURN
-	}
-	if len(m.Datasets) > 0 {
-		return m.Datasets[0].URN
-	}
-	return m.EventID
+	return http.StatusCreated, Answer{Status: "accepted", EventID: EventID(body), Topic: topic}
 }
 
 func (s *Server) authenticate(r *http.Request) (string, int, error) {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -50,9 +52,14 @@ type FacetSchema struct {
 // Spec is the compiled OpenLineage schemas. It is safe for concurrent use.
 type Spec struct {
 	events map[string]*jsonschema.Schema // RunEvent, DatasetEvent, JobEvent
-	facets map[place]map[string]*jsonschema.Schema
-	byName map[string]*jsonschema.Schema // a facet found in another place than its schema says
-	list   []FacetSchema
+	bases  map[place]*jsonschema.Schema  // the base facet of each place
+	seed   maphash.Seed
+	seen   *boundedCache[struct{}] // facets validated before, by content
+	// factsSeen holds the dataset facts decoded before, by content.
+	factsSeen *boundedCache[DatasetFacts]
+	facets    map[place]map[string]*jsonschema.Schema
+	byName    map[string]*jsonschema.Schema // a facet found in another place than its schema says
+	list      []FacetSchema
 }
 
 // LoadSpec compiles the embedded schemas.
@@ -99,13 +106,22 @@ func LoadSpec() (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openlineage spec: %w", err)
 	}
-	s := &Spec{events: map[string]*jsonschema.Schema{}, facets: map[place]map[string]*jsonschema.Schema{}, byName: map[string]*jsonschema.Schema{}}
+	s := &Spec{events: map[string]*jsonschema.Schema{}, bases: map[place]*jsonschema.Schema{}, facets: map[place]map[string]*jsonschema.Schema{},
+		byName: map[string]*jsonschema.Schema{}, seed: maphash.MakeSeed(), seen: newBoundedCache[struct{}](1 << 16),
+		factsSeen: newBoundedCache[DatasetFacts](1 << 14)}
 	for _, kind := range []string{KindRun, KindDataset, KindJob} {
 		sch, err := c.Compile(coreURL + "#/$defs/" + kind)
 		if err != nil {
 			return nil, fmt.Errorf("openlineage spec %s: %w", kind, err)
 		}
 		s.events[kind] = sch
+	}
+	for _, pl := range []place{placeRun, placeJob, placeDataset, placeInput, placeOutput} {
+		sch, err := c.Compile(coreURL + "#/$defs/" + string(pl))
+		if err != nil {
+			return nil, fmt.Errorf("openlineage spec %s: %w", pl, err)
+		}
+		s.bases[pl] = sch
 	}
 	for _, f := range facets {
 		sch, err := c.Compile(f.url + "#/properties/" + f.name)
@@ -191,4 +207,44 @@ func (s *Spec) facet(pl place, name string) *jsonschema.Schema {
 		return sch
 	}
 	return s.byName[name]
+}
+
+// facetKey identifies a facet's content at a place.
+func (s *Spec) facetKey(pl place, name string, raw []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(string(pl))
+	h.WriteByte(0)
+	h.WriteString(name)
+	h.WriteByte(0)
+	h.Write(raw)
+	return h.Sum64()
+}
+
+// boundedCache is a map that forgets everything when it is full: the
+// entries in use come back at once, and there is no bookkeeping per hit.
+type boundedCache[V any] struct {
+	mu    sync.RWMutex
+	m     map[uint64]V
+	bound int
+}
+
+func newBoundedCache[V any](bound int) *boundedCache[V] {
+	return &boundedCache[V]{m: make(map[uint64]V, bound), bound: bound}
+}
+
+func (c *boundedCache[V]) get(k uint64) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *boundedCache[V]) put(k uint64, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.bound {
+		clear(c.m)
+	}
+	c.m[k] = v
 }

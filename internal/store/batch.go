@@ -27,6 +27,7 @@ type Batch struct {
 	olEvents     olEventRows
 	olDatasets   olDatasetRows
 	olStats      olStatsRows
+	olFactsSeen  map[uint64]bool // OpenLineage dataset facts already in this batch
 }
 
 // Len is the number of rows across all tables.

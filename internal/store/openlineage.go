@@ -2,9 +2,10 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/meshpulse/meshpulse/internal/openlineage"
 )
@@ -44,6 +45,16 @@ func (b *Batch) AddOpenLineage(m *openlineage.Mapped) {
 	e.raw = append(e.raw, compact(m.Raw))
 
 	for _, d := range m.Datasets {
+		// The same facts (every run of a job sends them) once per batch.
+		if d.Hash != 0 {
+			if b.olFactsSeen[d.Hash] {
+				continue
+			}
+			if b.olFactsSeen == nil {
+				b.olFactsSeen = map[uint64]bool{}
+			}
+			b.olFactsSeen[d.Hash] = true
+		}
 		r := &b.olDatasets
 		n := len(d.Fields)
 		names, types, descs := make([]string, n), make([]string, n), make([]string, n)
@@ -111,11 +122,11 @@ func (b *Batch) AddOpenLineage(m *openlineage.Mapped) {
 // visitParam* functions, the way to reach a custom facet there, read only
 // JSON without spaces around ':' and ','.
 func compact(raw []byte) string {
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
+	v := jsontext.Value(bytes.Clone(raw))
+	if err := v.Compact(); err != nil {
 		return string(raw) // validated before, so this does not happen
 	}
-	return b.String()
+	return string(v)
 }
 
 func asUInt8(b bool) uint8 {
