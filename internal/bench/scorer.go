@@ -10,7 +10,9 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,7 +36,7 @@ type ScorerConfig struct {
 	Days       int // days of usage, quality and runs
 	ClickHouse string
 	Keep       bool   // keep the generated database (to query it afterwards)
-	CPUProfile string // profile the passes (not the generation) into this file
+	CPUProfile string // profile the incremental passes into this file
 	MemProfile string // heap profile after the first full pass
 	Database   string // reuse a database kept by an earlier run instead of generating one
 	Kafka      string // external brokers; empty runs kfake in this process (its memory then counts in the heap)
@@ -123,23 +125,29 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	cfg.FullPass = time.Hour
 	cfg.SessionTimeout = 10 * time.Second
 	cfg.Replica = "bench"
-	cfg.OnPass = func(p scorer.PassStats) { passes <- p }
+	// CPU the process used since the previous pass (the scorer is idle in
+	// between): told apart from the wall time, it shows waiting on
+	// ClickHouse and Kafka.
+	lastCPU := processCPU()
+	cpuOf := map[time.Duration]time.Duration{}
+	var cpuMu sync.Mutex
+	cfg.OnPass = func(p scorer.PassStats) {
+		now := processCPU()
+		cpuMu.Lock()
+		cpuOf[p.Took], lastCPU = now-lastCPU, now
+		cpuMu.Unlock()
+		passes <- p
+	}
+	cpu := func(p scorer.PassStats) string {
+		cpuMu.Lock()
+		defer cpuMu.Unlock()
+		return fmt.Sprintf("%.3fs CPU on %d cores", cpuOf[p.Took].Seconds(), runtime.GOMAXPROCS(0))
+	}
 	pol := model.DefaultPolicy()
 	codecs, _ := events.NewCodecs()
 	s, err := scorer.New(cfg, &pol, kc.Opts(), conn, sc.Database, codecs, zerolog.Nop(), nil)
 	if err != nil {
 		return err
-	}
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -200,7 +208,21 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 			}
 		}
 	}
+	if c.CPUProfile != "" {
+		// The incremental passes only: the full passes are measured apart.
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	rng := rand.New(rand.NewPCG(7, 8))
+	// A check of this run's own fails on each changed product, so that a
+	// reused database changes as much as a fresh one.
+	check := fmt.Sprintf("bench_change_%d", time.Now().Unix())
 	for _, k := range c.Changes {
 		quiet()
 		b := &store.Batch{}
@@ -208,7 +230,7 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 		for range k {
 			i := rng.IntN(c.Products)
 			b.AddQuality(&events.QualityResult{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: now, Emitter: "platform"},
-				DatasetURN: benchDataset(i), CheckName: "check_0", CheckType: "validity", Status: "FAIL", Severity: "high"}, "")
+				DatasetURN: benchDataset(i), CheckName: check, CheckType: "validity", Status: "FAIL", Severity: "high"}, "")
 		}
 		if err := w.Insert(ctx, []*store.Batch{b}); err != nil {
 			return err
@@ -226,12 +248,16 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 				return err
 			}
 			if !p.Full && p.Affected > 0 {
-				fmt.Fprintf(out, "incremental, %4d changed: %5d products with new signals, %5d scores written (with their downstream), %d alerts, in %.3fs\n",
-					k, p.Affected, p.Scored, p.Alerts, p.Took.Seconds())
+				fmt.Fprintf(out, "incremental, %4d changed: %5d products with new signals, %5d scores written (with their downstream), %d alerts, in %.3fs (%s)\n",
+					k, p.Affected, p.Scored, p.Alerts, p.Took.Seconds(), cpu(p))
 				printPhases(out, p)
 				break
 			}
 		}
+	}
+
+	if c.CPUProfile != "" {
+		pprof.StopCPUProfile()
 	}
 
 	// A second full pass: every product evaluated again, nothing changed,
@@ -402,4 +428,13 @@ func samplePeakHeap(ctx context.Context) *atomic.Uint64 {
 		}
 	}()
 	return &peak
+}
+
+// processCPU is the user and system CPU time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -312,13 +312,27 @@ func (s *Scorer) incremental(ctx context.Context, sh share, now time.Time) (Pass
 	if len(idx) == 0 {
 		return PassStats{}, nil
 	}
-	// Everything downstream is recomputed: own products of it are evaluated
-	// again (their rows are written in full), the rest is propagated.
+	// Trust flows down: everything downstream of a root is propagated
+	// again. Own products whose own signals changed (the roots) are
+	// evaluated; a downstream product is evaluated and its verdict redone
+	// only when its flow changed or a direct upstream is a root (its
+	// reasons name them). The others' scores cannot have changed.
 	closure := m.lin.Downstream(idx)
-	var mine []string
+	isRoot := make([]bool, m.lin.Len())
+	for _, i := range idx {
+		isRoot[i] = true
+	}
+	var mine []string // own roots
+	var rest []int32  // the other own products of the closure
 	for _, i := range closure {
-		if p := m.lin.Names[i]; sh.owns(p, s.parts) && m.products[p] != nil {
+		p := m.lin.Names[i]
+		if !sh.owns(p, s.parts) || m.products[p] == nil {
+			continue
+		}
+		if isRoot[i] {
 			mine = append(mine, p)
+		} else {
+			rest = append(rest, i)
 		}
 	}
 	// Only the families the feed named are read again, for this replica's
@@ -334,15 +348,18 @@ func (s *Scorer) incremental(ctx context.Context, sh share, now time.Time) (Pass
 	}
 	checks, runs, usage := own(ch.family(kafka.ChangeQuality)), own(ch.family(kafka.ChangeRuns)), own(ch.family(kafka.ChangeUsage))
 	// A product new to this replica has nothing read yet: all of its outputs.
-	for _, p := range mine {
-		if prod := m.products[p]; prod != nil {
-			for _, ds := range prod.outputs {
-				if !m.sig.has(ds) {
-					checks, runs, usage = append(checks, ds), append(runs, ds), append(usage, ds)
+	if m.sig == nil || !m.sig.all {
+		for _, i := range append(idx, rest...) {
+			if prod := m.products[m.lin.Names[i]]; prod != nil {
+				for _, ds := range prod.outputs {
+					if !m.sig.has(ds) {
+						checks, runs, usage = append(checks, ds), append(runs, ds), append(usage, ds)
+					}
 				}
 			}
 		}
 	}
+	ph.done("affected products")
 	fresh, err := loadFamilies(ctx, s.conn, s.db, s.pol, now, dedupe(checks), dedupe(runs), dedupe(usage), ph)
 	if err != nil {
 		return PassStats{}, err
@@ -355,7 +372,27 @@ func (s *Scorer) incremental(ctx context.Context, sh share, now time.Time) (Pass
 	for k, p := range mine {
 		m.setOwn(p, partials[k])
 	}
+	before := make([]model.Flow, len(closure))
+	for k, i := range closure {
+		before[k] = m.flows[i]
+	}
 	m.lin.Propagate(closure, m.ownOf, m.flows, s.pol.UpstreamMargin)
+	moved := make([]bool, m.lin.Len())
+	for k, i := range closure {
+		moved[i] = m.flows[i] != before[k]
+	}
+	var touched []string
+	for _, i := range rest {
+		hit := moved[i]
+		for _, u := range m.lin.Parents(i) {
+			hit = hit || isRoot[u]
+		}
+		if hit {
+			touched = append(touched, m.lin.Names[i])
+		}
+	}
+	partials = append(partials, s.evaluate(m.sig, touched, now)...)
+	mine = append(mine, touched...)
 	ph.done("evaluate and propagate")
 	scored, alerts, err := s.publish(ctx, sh, mine, partials, now, false, ph)
 	return PassStats{Affected: len(roots), Scored: scored, Alerts: alerts, Phases: ph.list}, err

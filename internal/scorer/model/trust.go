@@ -90,7 +90,7 @@ func (l *Lineage) Upstream(p string) []string {
 
 // Downstream returns a product and everything downstream of it (numbers).
 func (l *Lineage) Downstream(roots []int32) []int32 {
-	seen := make(map[int32]bool, len(roots))
+	seen := make([]bool, len(l.Names))
 	var out []int32
 	stack := append([]int32(nil), roots...)
 	for len(stack) > 0 {
@@ -106,6 +106,9 @@ func (l *Lineage) Downstream(roots []int32) []int32 {
 	sort.Slice(out, func(a, b int) bool { return out[a] < out[b] })
 	return out
 }
+
+// Parents lists the direct upstream products of product i, by index.
+func (l *Lineage) Parents(i int32) []int32 { return l.up[i] }
 
 // Propagate computes the flows of the products in set (nil: all of them)
 // into flows (indexed like the products), from their own trust and, for
