@@ -11,6 +11,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/meshpulse
 	$(GO) build -o bin/ingestor ./cmd/ingestor
 	$(GO) build -o bin/scorer ./cmd/scorer
+	$(GO) build -o bin/openlineage ./cmd/openlineage
 
 # Installs clickhouse-server and kcat from Debian when missing.
 deps:
