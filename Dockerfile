@@ -1,4 +1,4 @@
-# Multi-stage build of the four meshpulse binaries, static, run as non-root.
+# Multi-stage build of the five meshpulse binaries, static, run as non-root.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -7,7 +7,8 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/meshpulse ./cmd/meshpulse \
  && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ingestor ./cmd/ingestor \
  && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/scorer ./cmd/scorer \
- && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/openlineage ./cmd/openlineage
+ && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/openlineage ./cmd/openlineage \
+ && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/catalog ./cmd/catalog
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/

@@ -5,13 +5,18 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshpulse
 
-.PHONY: build demo deps test test-apache test-chdb validate-deployments unit race vet fmt-check bench chaos fuzz clean
+.PHONY: web-vendor build demo deps test test-apache test-chdb validate-deployments unit race vet fmt-check bench chaos fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/meshpulse
 	$(GO) build -o bin/ingestor ./cmd/ingestor
 	$(GO) build -o bin/scorer ./cmd/scorer
 	$(GO) build -o bin/openlineage ./cmd/openlineage
+	$(GO) build -o bin/catalog ./cmd/catalog
+
+# The catalog's front-end libraries, from npm, committed (go build never runs npm).
+web-vendor:
+	scripts/web-vendor
 
 # Installs clickhouse-server and kcat from Debian when missing.
 deps:

@@ -140,8 +140,11 @@ func runBench(args []string) int {
 	if len(args) > 0 && args[0] == "openlineage" {
 		return runBenchOpenLineage(args[1:])
 	}
+	if len(args) > 0 && args[0] == "catalog" {
+		return runBenchCatalog(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]\n       meshpulse bench latency [-queryable-rate N] [-score-rate N] [-duration D]\n       meshpulse bench openlineage [-pairs N] [-clients C] [-rate R] [-duration D]")
+		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]\n       meshpulse bench latency [-queryable-rate N] [-score-rate N] [-duration D]\n       meshpulse bench openlineage [-pairs N] [-clients C] [-rate R] [-duration D]\n       meshpulse bench catalog [-products N] [-fields F] [-requests R]")
 		return 2
 	}
 	var c bench.IngestConfig
@@ -216,7 +219,8 @@ func runWatch(args []string) int {
 	return 0
 }
 
-func runScore(args []string) int { return app.Main("meshpulse score", args, &app.ScorerConfig{}) }
+func runScore(args []string) int   { return app.Main("meshpulse score", args, &app.ScorerConfig{}) }
+func runCatalog(args []string) int { return app.Main("meshpulse catalog", args, &app.CatalogConfig{}) }
 func runOpenLineage(args []string) int {
 	return app.Main("meshpulse openlineage", args, &app.OpenLineageConfig{})
 }
@@ -304,6 +308,24 @@ func runBenchOpenLineage(args []string) int {
 	ctx, stop := cli.SignalContext()
 	defer stop()
 	if err := bench.OpenLineage(ctx, c, os.Stdout); err != nil {
+		return fail("bench", err)
+	}
+	return 0
+}
+
+func runBenchCatalog(args []string) int {
+	var c bench.CatalogConfig
+	fs := flag.NewFlagSet("bench catalog", flag.ExitOnError)
+	fs.IntVar(&c.Products, "products", 100_000, "products in the generated mesh")
+	fs.IntVar(&c.Fields, "fields", 10, "fields of each product's output dataset")
+	fs.IntVar(&c.Requests, "requests", 200, "requests of each kind")
+	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
+	if err := fs.Parse(args); err != nil {
+		return fail("bench", err)
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	if err := bench.Catalog(ctx, c, os.Stdout); err != nil {
 		return fail("bench", err)
 	}
 	return 0

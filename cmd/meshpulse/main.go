@@ -19,6 +19,7 @@ commands:
   ingest    run the ingestor (the same as the ingestor binary)
   score     run the scorer (the same as the scorer binary)
   openlineage  serve POST /api/v1/lineage for OpenLineage clients (the same as the openlineage binary)
+  catalog   serve the web catalog and its JSON API (the same as the catalog binary)
   schemas   list the embedded Avro schema versions with their fingerprints
   bench     benchmark commands (bench ingest)
   probe     GET a URL and exit 0 on 200 (container health checks without curl)
@@ -40,6 +41,7 @@ func main() {
 		"ingest":      runIngest,
 		"score":       runScore,
 		"openlineage": runOpenLineage,
+		"catalog":     runCatalog,
 		"bench":       runBench,
 		"probe":       runProbe,
 		"schemas":     runSchemas,

@@ -53,8 +53,8 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	services, migrateJob := 0, false
 	defer func() {
-		if services < 3 || !migrateJob {
-			t.Errorf("want the ingestor, scorer and openlineage Deployments and the migrate Job; got %d deployments, job %v", services, migrateJob)
+		if services < 4 || !migrateJob {
+			t.Errorf("want the ingestor, scorer, openlineage and catalog Deployments and the migrate Job; got %d deployments, job %v", services, migrateJob)
 		}
 	}()
 	for _, f := range files {

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/meshpulse/meshpulse/internal/app"
+	"github.com/meshpulse/meshpulse/internal/catalog"
 	"github.com/meshpulse/meshpulse/internal/chserver"
 	"github.com/meshpulse/meshpulse/internal/cli"
 	"github.com/meshpulse/meshpulse/internal/demo"
@@ -52,6 +53,7 @@ type Config struct {
 	HTTPAddr       string
 	PolicyFile     string // scorer policy; empty: defaults (with -demo: short windows)
 	OpenLineage    string // address of POST /api/v1/lineage; empty disables it
+	Catalog        string // address of the web catalog; empty disables it
 	Namespaces     string // OpenLineage job namespace rules
 }
 
@@ -70,6 +72,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8080", "address of the ingestor's /metrics, /healthz, /readyz (the scorer's is the next port); empty to disable (env MESHPULSE_HTTP)")
 	fs.StringVar(&c.PolicyFile, "policy", "", "scorer policy file; empty uses the defaults, with -demo windows of minutes instead of days (env MESHPULSE_POLICY)")
 	fs.StringVar(&c.OpenLineage, "openlineage", "127.0.0.1:5000", "address of the OpenLineage endpoint POST /api/v1/lineage, requests without a key speak as platform; empty to disable (env MESHPULSE_OPENLINEAGE)")
+	fs.StringVar(&c.Catalog, "catalog", "127.0.0.1:8088", "address of the web catalog; empty to disable (env MESHPULSE_CATALOG)")
 	fs.StringVar(&c.Namespaces, "openlineage-namespaces", "", "OpenLineage job namespace rules pattern=domain,… (env MESHPULSE_OPENLINEAGE_NAMESPACES)")
 }
 
@@ -161,6 +164,14 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		scfg.Policy = &pol
 	}
 	g.Go(func() error { return app.RunScorer(gctx, scfg, log, app.NewRegistry(), nil) })
+	if c.Catalog != "" {
+		cc := app.CatalogConfig{Kafka: ic.Kafka, Store: ic.Store, Catalog: catalog.Config{Listen: c.Catalog, Refresh: 10 * time.Second, LivePoll: time.Second}}
+		g.Go(func() error {
+			return app.RunCatalog(gctx, cc, log, app.NewRegistry(), func(addr string) {
+				fmt.Fprintf(out, "  catalog:    http://%s/\n", addr)
+			})
+		})
+	}
 	if c.OpenLineage != "" {
 		oc := app.OpenLineageConfig{Kafka: ic.Kafka, Domains: ic.Domains}
 		oc.Server = openlineage.ServerConfig{Listen: c.OpenLineage, Anonymous: events.PlatformEmitter,
