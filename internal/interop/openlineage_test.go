@@ -125,6 +125,25 @@ func (r *olRig) waitFor(what string, limit time.Duration, cond func() bool) {
 	}
 }
 
+// eventually waits up to 30 s for a query's rows to equal want: one batch
+// writes its tables one after another, so a test that waited for one table
+// may look at the next a moment early.
+func (r *olRig) eventually(what string, want []string, query string, args ...any) {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := r.strings(query, args...)
+		if reflect.DeepEqual(got, want) || (len(got) == 0 && len(want) == 0) {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("%s:\n got %v\nwant %v", what, got, want)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func same(t *testing.T, what string, got, want any) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
@@ -167,32 +186,18 @@ func (r *olRig) assertScenario(t *testing.T, ns string) {
 	job := "urn:mesh:job:sales:" + ns + "/load_orders"
 	raw := "urn:mesh:dataset:postgres:db:5432/" + ns + ".public.raw_orders"
 	orders := "urn:mesh:dataset:s3:lake/" + ns + "/orders"
-	same(t, "run states", r.strings("SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", job),
-		[]string{"ABORT", "COMPLETE", "FAIL", "OTHER", "RUNNING", "START", "START", "START"})
-	same(t, "error message of the failed run", r.strings("SELECT error_message FROM {db}.lineage_runs FINAL WHERE job_urn = ? AND state = 'FAIL'", job),
-		[]string{"relation raw_orders is locked"})
-	same(t, "rows written", r.strings("SELECT toString(rows_written) FROM {db}.lineage_runs FINAL WHERE job_urn = ? AND state = 'COMPLETE'", job),
-		[]string{"1200"})
-	same(t, "lineage edges", r.strings("SELECT concat(input_dataset, ' -> ', output_dataset, ' ', last_state) FROM {db}.lineage_edges FINAL WHERE input_dataset IN (?, ?) ORDER BY input_dataset", orders, raw),
-		[]string{raw + " -> " + orders + " COMPLETE", orders + " -> urn:mesh:dataset:s3:lake/" + ns + "/orders_export STATIC"})
-	same(t, "column lineage", r.strings("SELECT concat(output_field, ' <- ', input_dataset, '#', input_field, ' ', transformation) FROM {db}.column_lineage WHERE output_dataset = ?", orders),
-		[]string{"order_id <- " + raw + "#id DIRECT/IDENTITY"})
-	same(t, "fields", r.strings("SELECT concat(field_name, ' ', field_type) FROM {db}.openlineage_dataset_fields WHERE dataset_urn = ? ORDER BY field_name", orders),
-		[]string{"customer STRUCT", "customer.email VARCHAR", "order_id BIGINT"})
-	same(t, "documentation (the later DatasetEvent), owners, symlinks",
-		r.strings("SELECT concat(description, ' | ', arrayStringConcat(owners, ','), ' | ', arrayStringConcat(aliases, ',')) FROM {db}.openlineage_datasets_current WHERE dataset_urn = ?", orders),
-		[]string{"orders, documented statically | team:orders | urn:mesh:dataset:hive:metastore:9083/lake.orders"})
-	same(t, "quality results (from the COMPLETE event only)",
-		r.strings("SELECT concat(check_name, ' ', check_type, ' ', status, ' ', severity) FROM {db}.quality_results FINAL WHERE dataset_urn = ? AND emitter = 'sales' ORDER BY check_name", raw),
-		[]string{"not_null(order_id) validity PASS medium", "unique_order_id validity FAIL high"})
-	same(t, "output statistics", r.strings("SELECT concat(toString(row_count), ' rows ', toString(bytes), ' bytes ', toString(file_count), ' files') FROM {db}.dataset_statistics FINAL WHERE dataset_urn = ? AND direction = 'output'", orders),
-		[]string{"1200 rows 65536 bytes 2 files"})
-	same(t, "parent job", r.strings("SELECT DISTINCT parent_job_name FROM {db}.openlineage_events FINAL WHERE job_namespace = ? AND parent_run_id != ''", ns),
-		[]string{"nightly"})
-	same(t, "custom facet, queryable in the raw event", r.strings("SELECT visitParamExtractRaw(raw, 'dollars') FROM {db}.openlineage_events FINAL WHERE job_namespace = ? AND event_type = 'COMPLETE'", ns),
-		[]string{"4.25"})
-	same(t, "kinds", r.strings("SELECT kind FROM {db}.openlineage_events FINAL WHERE job_namespace = ? GROUP BY kind ORDER BY kind", ns),
-		[]string{"JobEvent", "RunEvent"})
+	r.eventually("run states", []string{"ABORT", "COMPLETE", "FAIL", "OTHER", "RUNNING", "START", "START", "START"}, "SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", job)
+	r.eventually("error message of the failed run", []string{"relation raw_orders is locked"}, "SELECT error_message FROM {db}.lineage_runs FINAL WHERE job_urn = ? AND state = 'FAIL'", job)
+	r.eventually("rows written", []string{"1200"}, "SELECT toString(rows_written) FROM {db}.lineage_runs FINAL WHERE job_urn = ? AND state = 'COMPLETE'", job)
+	r.eventually("lineage edges", []string{raw + " -> " + orders + " COMPLETE", orders + " -> urn:mesh:dataset:s3:lake/" + ns + "/orders_export STATIC"}, "SELECT concat(input_dataset, ' -> ', output_dataset, ' ', last_state) FROM {db}.lineage_edges FINAL WHERE input_dataset IN (?, ?) ORDER BY input_dataset", orders, raw)
+	r.eventually("column lineage", []string{"order_id <- " + raw + "#id DIRECT/IDENTITY"}, "SELECT concat(output_field, ' <- ', input_dataset, '#', input_field, ' ', transformation) FROM {db}.column_lineage WHERE output_dataset = ?", orders)
+	r.eventually("fields", []string{"customer STRUCT", "customer.email VARCHAR", "order_id BIGINT"}, "SELECT concat(field_name, ' ', field_type) FROM {db}.openlineage_dataset_fields WHERE dataset_urn = ? ORDER BY field_name", orders)
+	r.eventually("documentation (the later DatasetEvent), owners, symlinks", []string{"orders, documented statically | team:orders | urn:mesh:dataset:hive:metastore:9083/lake.orders"}, "SELECT concat(description, ' | ', arrayStringConcat(owners, ','), ' | ', arrayStringConcat(aliases, ',')) FROM {db}.openlineage_datasets_current WHERE dataset_urn = ?", orders)
+	r.eventually("quality results (from the COMPLETE event only)", []string{"not_null(order_id) validity PASS medium", "unique_order_id validity FAIL high"}, "SELECT concat(check_name, ' ', check_type, ' ', status, ' ', severity) FROM {db}.quality_results FINAL WHERE dataset_urn = ? AND emitter = 'sales' ORDER BY check_name", raw)
+	r.eventually("output statistics", []string{"1200 rows 65536 bytes 2 files"}, "SELECT concat(toString(row_count), ' rows ', toString(bytes), ' bytes ', toString(file_count), ' files') FROM {db}.dataset_statistics FINAL WHERE dataset_urn = ? AND direction = 'output'", orders)
+	r.eventually("parent job", []string{"nightly"}, "SELECT DISTINCT parent_job_name FROM {db}.openlineage_events FINAL WHERE job_namespace = ? AND parent_run_id != ''", ns)
+	r.eventually("custom facet, queryable in the raw event", []string{"4.25"}, "SELECT visitParamExtractRaw(raw, 'dollars') FROM {db}.openlineage_events FINAL WHERE job_namespace = ? AND event_type = 'COMPLETE'", ns)
+	r.eventually("kinds", []string{"JobEvent", "RunEvent"}, "SELECT kind FROM {db}.openlineage_events FINAL WHERE job_namespace = ? GROUP BY kind ORDER BY kind", ns)
 }
 
 // dbt-ol runs a dbt project on DuckDB and reports it over HTTP, unchanged:
@@ -225,15 +230,12 @@ func TestOpenLineageDbt(t *testing.T) {
 	})
 	t.Logf("dbt namespace %s", db)
 	model := "urn:mesh:job:sales:dbt-sales/shop.main.shop.orders.build.run"
-	same(t, "model run states", r.strings("SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", model), []string{"COMPLETE", "START"})
-	same(t, "test run states", r.strings("SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", "urn:mesh:job:sales:dbt-sales/shop.main.shop.orders.build.test"), []string{"FAIL", "START"})
+	r.eventually("model run states", []string{"COMPLETE", "START"}, "SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", model)
+	r.eventually("test run states", []string{"FAIL", "START"}, "SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", "urn:mesh:job:sales:dbt-sales/shop.main.shop.orders.build.test")
 	// dbt's schema facet holds the columns schema.yml documents.
-	same(t, "fields", r.strings("SELECT concat(field_name, ': ', field_description) FROM {db}.openlineage_dataset_fields WHERE dataset_urn = ? ORDER BY field_name", orders),
-		[]string{"customer_id: ", "order_id: the order's key"})
-	same(t, "column lineage of amount_cents", r.strings("SELECT concat(input_dataset, '#', input_field) FROM {db}.column_lineage WHERE output_dataset = ? AND output_field = 'amount_cents'", orders),
-		[]string{strings.Replace(orders, "shop.main.orders", "shop.main.raw_orders", 1) + "#amount"})
-	same(t, "test results, each once", r.strings("SELECT concat(check_name, ' ', status, ' ', severity) FROM {db}.quality_results FINAL WHERE dataset_urn = ? ORDER BY check_name", orders),
-		[]string{"not_null_orders_customer_id FAIL high", "not_null_orders_order_id PASS high", "unique_orders_order_id PASS high"})
+	r.eventually("fields", []string{"customer_id: ", "order_id: the order's key"}, "SELECT concat(field_name, ': ', field_description) FROM {db}.openlineage_dataset_fields WHERE dataset_urn = ? ORDER BY field_name", orders)
+	r.eventually("column lineage of amount_cents", []string{strings.Replace(orders, "shop.main.orders", "shop.main.raw_orders", 1) + "#amount"}, "SELECT concat(input_dataset, '#', input_field) FROM {db}.column_lineage WHERE output_dataset = ? AND output_field = 'amount_cents'", orders)
+	r.eventually("test results, each once", []string{"not_null_orders_customer_id FAIL high", "not_null_orders_order_id PASS high", "unique_orders_order_id PASS high"}, "SELECT concat(check_name, ' ', status, ' ', severity) FROM {db}.quality_results FINAL WHERE dataset_urn = ? ORDER BY check_name", orders)
 
 	// A product declares the dbt model's table; its twin's table gets the
 	// same runs and checks as native events. Both must score the same.
@@ -367,11 +369,9 @@ func TestOpenLineageJavaClient(t *testing.T) {
 			r.count("SELECT count() FROM {db}.openlineage_datasets WHERE dataset_urn = ?", ledger) > 0 &&
 			r.count("SELECT count() FROM {db}.lineage_runs WHERE has(column_output_datasets, ?)", ledger) > 0
 	})
-	same(t, "states", r.strings("SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", job), []string{"COMPLETE", "START"})
-	same(t, "fields", r.strings("SELECT concat(field_name, ' ', field_type) FROM {db}.openlineage_dataset_fields WHERE dataset_urn = ? ORDER BY field_name", ledger),
-		[]string{"amount DECIMAL", "entry_id BIGINT"})
-	same(t, "column lineage", r.strings("SELECT concat(output_field, ' <- ', input_field) FROM {db}.column_lineage WHERE output_dataset = ?", ledger),
-		[]string{"amount <- total"})
+	r.eventually("states", []string{"COMPLETE", "START"}, "SELECT state FROM {db}.lineage_runs FINAL WHERE job_urn = ? ORDER BY state", job)
+	r.eventually("fields", []string{"amount DECIMAL", "entry_id BIGINT"}, "SELECT concat(field_name, ' ', field_type) FROM {db}.openlineage_dataset_fields WHERE dataset_urn = ? ORDER BY field_name", ledger)
+	r.eventually("column lineage", []string{"amount <- total"}, "SELECT concat(output_field, ' <- ', input_field) FROM {db}.column_lineage WHERE output_dataset = ?", ledger)
 	// A domain's key cannot speak for another domain's namespace.
 	out = runAllowFail(t, "java", "-cp", cp, "EmitOpenLineage", r.url, salesKey, "java-etl")
 	if !strings.Contains(out, "403") {
