@@ -91,11 +91,32 @@ func TestHandoversDoNotAlert(t *testing.T) {
 			runs(b, name, "FAIL", 4)
 		}
 	})
-	waitFor(t, "the scores to move below the border", func() bool {
+	deadline := time.Now().Add(45 * time.Second)
+	for {
 		var c uint64
 		_ = r.conn.QueryRow(t.Context(), "SELECT count() FROM "+r.sc.Database+".product_scores_latest WHERE health < 95 AND health_band = 'healthy'").Scan(&c)
-		return c == n
-	})
+		if c == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			// What each product shows and what was published, to tell a
+			// slow group from a wrong band.
+			rows, err := r.conn.Query(t.Context(), "SELECT product_urn, toString(health), health_band, cause FROM "+r.sc.Database+".product_scores_latest ORDER BY product_urn")
+			if err == nil {
+				for rows.Next() {
+					var p, h, b, cause string
+					_ = rows.Scan(&p, &h, &b, &cause)
+					t.Logf("now: %s health %s %s (%s)", p, h, b, cause)
+				}
+				rows.Close()
+			}
+			for _, ev := range r.alerts() {
+				t.Logf("published: %s %s→%s by %s: %s", ev.ProductURN, ev.OldHealthBand, ev.NewHealthBand, ev.EventID, ev.Cause)
+			}
+			t.Fatalf("timed out waiting for the scores to move below the border (%d of %d)", c, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	rng := rand.New(rand.NewPCG(8, 8))
 	for k := range 7 {
