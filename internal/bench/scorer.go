@@ -78,6 +78,9 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 		if err := conn.QueryRow(ctx, "SELECT count() FROM "+sc.Database+".products FINAL").Scan(&n); err != nil {
 			return err
 		}
+		if n == 0 {
+			return fmt.Errorf("database %s holds no products: generate one with -keep first", sc.Database)
+		}
 		c.Products = int(n)
 		for _, t := range []string{"scores_current", "score_history"} {
 			if err := conn.Exec(ctx, "TRUNCATE TABLE "+sc.Database+"."+t); err != nil {
@@ -125,6 +128,9 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	cfg.FullPass = time.Hour
 	cfg.SessionTimeout = 10 * time.Second
 	cfg.Replica = "bench"
+	// A group of its own: two benchmarks on one broker must not share the
+	// products between them.
+	cfg.Group = "bench-scorer-" + uuid.NewString()[:8]
 	// CPU the process used since the previous pass (the scorer is idle in
 	// between): told apart from the wall time, it shows waiting on
 	// ClickHouse and Kafka.

@@ -2,7 +2,7 @@ package events
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 )
 
 // Family is the kind of an event; it names the topic suffix and the schema
@@ -38,8 +38,6 @@ const (
 // InboundTopicPattern matches every inbound topic; the ingestor subscribes to it.
 const InboundTopicPattern = `^mesh\.[a-z0-9-]+\.(metadata|lineage|usage|quality|openlineage)$`
 
-var inboundTopic = regexp.MustCompile(`^mesh\.([a-z0-9-]+)\.(metadata|lineage|usage|quality|openlineage)$`)
-
 // Topic is the topic an emitter publishes a family on.
 func Topic(emitter string, f Family) string {
 	if f == FamilyScores {
@@ -50,11 +48,30 @@ func Topic(emitter string, f Family) string {
 
 // ParseTopic splits an inbound topic into emitter and family.
 func ParseTopic(topic string) (emitter string, f Family, err error) {
-	m := inboundTopic.FindStringSubmatch(topic)
-	if m == nil {
-		return "", "", fmt.Errorf("topic %q is not an inbound topic mesh.<emitter>.<family>", topic)
+	// By hand rather than with InboundTopicPattern: the ingestor asks for every
+	// record, and the regular expression cost a tenth of its CPU.
+	rest, ok := strings.CutPrefix(topic, "mesh.")
+	dot := strings.LastIndexByte(rest, '.')
+	if ok && dot > 0 {
+		emitter, f = rest[:dot], Family(rest[dot+1:])
+		switch f {
+		case FamilyMetadata, FamilyLineage, FamilyUsage, FamilyQuality, FamilyOpenLineage:
+			if topicWord(emitter) {
+				return emitter, f, nil
+			}
+		}
 	}
-	return m[1], Family(m[2]), nil
+	return "", "", fmt.Errorf("topic %q is not an inbound topic mesh.<emitter>.<family>", topic)
+}
+
+// topicWord reports whether s is non-empty and of [a-z0-9-] only.
+func topicWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // ParseFamily checks a family name given by a user.

@@ -2,7 +2,6 @@ package events
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -15,10 +14,20 @@ const (
 
 const urnPrefix = "urn:mesh:"
 
-// domainPattern is what a domain (and an emitter, and a job namespace) may
+// isDomain says what a domain (and an emitter, and a job namespace) may
 // look like. It is the same alphabet the topic pattern mesh.<emitter>.<family>
 // accepts, so every domain can have topics.
-var domainPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+func isDomain(d string) bool {
+	if d == "" || d[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if c := d[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // URN is a parsed canonical meshpulse URN: urn:mesh:<kind>:<scope>:<name>.
 // Scope is the domain of a product, the platform of a dataset and the
@@ -45,7 +54,7 @@ func ParseURN(s string) (URN, error) {
 	u := URN{Kind: parts[0], Scope: parts[1], Name: parts[2]}
 	switch u.Kind {
 	case KindProduct, KindJob:
-		if !domainPattern.MatchString(u.Scope) {
+		if !isDomain(u.Scope) {
 			return URN{}, fmt.Errorf("urn %q: %s %q must be lower-case letters, digits and dashes", s, scopeWord(u.Kind), u.Scope)
 		}
 	case KindDataset:
@@ -91,7 +100,7 @@ func DatasetURN(platform, path string) string { return URN{KindDataset, platform
 func JobURN(namespace, name string) string { return URN{KindJob, namespace, name}.String() }
 
 // ValidDomain reports whether d can be a domain or emitter name.
-func ValidDomain(d string) bool { return domainPattern.MatchString(d) }
+func ValidDomain(d string) bool { return isDomain(d) }
 
 func scopeWord(kind string) string {
 	if kind == KindJob {
