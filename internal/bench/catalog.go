@@ -177,7 +177,7 @@ func catalogData(db string, n, fields int) []string {
 	words := `['orders','customers','revenue','shipments','ledger','payments','invoices','sessions','campaigns','carriers']`
 	fieldNames := fmt.Sprintf(`arrayMap(k -> concat(%s[(k %% 10) + 1], '_', toString(k)), range(%d))`, words, fields)
 	// six layers: a product of layer l reads one product of layer l-1
-	input := fmt.Sprintf(`if(number < %[1]d, [], [concat('urn:mesh:dataset:warehouse:domain', toString((number - %[1]d) %% 20), '.product_', toString(number - %[1]d))])`, max(1, n/6))
+	input := fmt.Sprintf(`if(number < %[1]d, emptyArrayString(), [concat('urn:mesh:dataset:warehouse:domain', toString((number - %[1]d) %% 20), '.product_', toString(number - %[1]d))])`, max(1, n/6))
 	return []string{
 		fmt.Sprintf(`INSERT INTO %[1]s.products (product_urn, domain, name, description, owners, tags, lifecycle, documentation_url, access_notes,
   output_datasets, input_datasets, freshness_slo_seconds, min_quality_pass_rate, emitter, event_id, event_time, event_time_ms)

@@ -198,10 +198,16 @@ func (s *searchIndex) query(text string, limit int, mesh *meshState) ([]Hit, err
 	if len(words) == 0 {
 		return nil, nil
 	}
+	// Typos and prefixes are looked for in the short, name-like fields
+	// only: a fuzzy or prefix term expands over a field's whole dictionary,
+	// and over descriptions that cost most of a search's time at 100,000
+	// products.
 	fields := []struct {
-		name  string
-		boost float64
-	}{{"name", 4}, {"urn", 2}, {"domain", 1.5}, {"tags", 1.5}, {"fields", 1.5}, {"description", 1}, {"owners", 1}, {"field_docs", 0.7}, {"classes", 1}}
+		name   string
+		boost  float64
+		approx bool
+	}{{"name", 4, true}, {"urn", 2, true}, {"domain", 1.5, false}, {"tags", 1.5, true}, {"fields", 1.5, true}, {"description", 1, false},
+		{"owners", 1, false}, {"field_docs", 0.7, false}, {"classes", 1, false}}
 	var must []query.Query
 	for k, w := range words {
 		var any []query.Query
@@ -210,14 +216,14 @@ func (s *searchIndex) query(text string, limit int, mesh *meshState) ([]Hit, err
 			exact.SetField(f.name)
 			exact.SetBoost(f.boost * 2)
 			any = append(any, exact)
-			if len([]rune(w)) >= 4 {
+			if f.approx && len([]rune(w)) >= 4 {
 				fuzzy := query.NewMatchQuery(w)
 				fuzzy.SetField(f.name)
 				fuzzy.SetFuzziness(1)
 				fuzzy.SetBoost(f.boost)
 				any = append(any, fuzzy)
 			}
-			if k == len(words)-1 && len([]rune(w)) >= 2 {
+			if f.approx && k == len(words)-1 && len([]rune(w)) >= 2 {
 				prefix := query.NewPrefixQuery(w)
 				prefix.SetField(f.name)
 				prefix.SetBoost(f.boost)

@@ -58,6 +58,16 @@ type meshState struct {
 	mu       sync.RWMutex
 	products map[string]productInfo
 	scores   map[string]Score
+	// order is every product worst first, with the per-domain band counts,
+	// kept until products or scores change: sorting 100,000 products on
+	// every request was most of the mesh page's time.
+	order   []ranked
+	domains map[string]map[string]int
+}
+
+// ranked is a product's place in the worst-first order.
+type ranked struct {
+	urn, domain, worst string
 }
 
 func newMeshState() *meshState {
@@ -68,6 +78,7 @@ func (m *meshState) replace(products map[string]productInfo, scores map[string]S
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.products = products
+	m.order = nil
 	for p, s := range scores {
 		if old, ok := m.scores[p]; !ok || s.At >= old.At {
 			m.scores[p] = s
@@ -89,6 +100,7 @@ func (m *meshState) setScores(scores map[string]Score) []Score {
 		m.scores[p] = s
 		if !ok || !sameScore(old, s) {
 			changed = append(changed, s)
+			m.order = nil
 		}
 	}
 	sort.Slice(changed, func(i, j int) bool { return changed[i].Product < changed[j].Product })
@@ -157,41 +169,55 @@ type meshPage struct {
 }
 
 func (m *meshState) page(domain, band, query string, offset, limit int) meshPage {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := meshPage{Domains: map[string]map[string]int{}}
-	rows := make([]meshRow, 0, len(m.products))
+	m.mu.Lock() // the order may be rebuilt
+	defer m.mu.Unlock()
+	if m.order == nil {
+		m.rank()
+	}
+	out := meshPage{Domains: m.domains}
+	query = strings.ToLower(query)
+	for _, r := range m.order {
+		if (domain != "" && r.domain != domain) || (band != "" && r.worst != band) {
+			continue
+		}
+		p := m.products[r.urn]
+		if query != "" && !strings.Contains(strings.ToLower(p.Name+" "+p.URN), query) {
+			continue
+		}
+		if out.Total >= offset && len(out.Rows) < limit {
+			out.Rows = append(out.Rows, meshRow{productInfo: p, Score: m.scoreOf(r.urn, p.Domain)})
+		}
+		out.Total++
+	}
+	return out
+}
+
+// rank sorts every product worst first (the worse of the two bands, then
+// trust, then URN) and counts each domain's products per band.
+func (m *meshState) rank() {
+	m.order = make([]ranked, 0, len(m.products))
+	m.domains = map[string]map[string]int{}
+	trust := make(map[string]float64, len(m.products))
 	for urn, p := range m.products {
 		s := m.scoreOf(urn, p.Domain)
 		worst := worse(s.HealthBand, s.TrustBand)
-		if out.Domains[p.Domain] == nil {
-			out.Domains[p.Domain] = map[string]int{}
+		if m.domains[p.Domain] == nil {
+			m.domains[p.Domain] = map[string]int{}
 		}
-		out.Domains[p.Domain][worst]++
-		if (domain != "" && p.Domain != domain) || (band != "" && worst != band) ||
-			(query != "" && !strings.Contains(strings.ToLower(p.Name+" "+p.URN), strings.ToLower(query))) {
-			continue
-		}
-		rows = append(rows, meshRow{productInfo: p, Score: s})
+		m.domains[p.Domain][worst]++
+		m.order = append(m.order, ranked{urn: urn, domain: p.Domain, worst: worst})
+		trust[urn] = value(s.Trust)
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i].Score, rows[j].Score
-		ra, rb := bandRank(worse(a.HealthBand, a.TrustBand)), bandRank(worse(b.HealthBand, b.TrustBand))
-		if ra != rb {
+	sort.Slice(m.order, func(i, j int) bool {
+		a, b := m.order[i], m.order[j]
+		if ra, rb := bandRank(a.worst), bandRank(b.worst); ra != rb {
 			return ra < rb
 		}
-		ta, tb := value(a.Trust), value(b.Trust)
-		if ta != tb {
+		if ta, tb := trust[a.urn], trust[b.urn]; ta != tb {
 			return ta < tb
 		}
-		return rows[i].URN < rows[j].URN
+		return a.urn < b.urn
 	})
-	out.Total = len(rows)
-	if offset > len(rows) {
-		offset = len(rows)
-	}
-	out.Rows = rows[offset:min(offset+limit, len(rows))]
-	return out
 }
 
 func worse(a, b string) string {
