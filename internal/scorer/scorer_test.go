@@ -1,8 +1,10 @@
 package scorer_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,7 @@ type rig struct {
 	conn   driver.Conn
 	w      *store.Writer
 	codecs *events.Codecs
+	logTo  io.Writer // also receives the replicas' logs, when set
 }
 
 func newRig(t *testing.T, partitions int) *rig {
@@ -56,7 +59,11 @@ func (r *rig) start(name string) (s *scorer.Scorer, stop func()) {
 	cfg.Replica = name
 	pol := model.DefaultPolicy()
 	kc := kafka.Config{Brokers: strings.Join(r.seeds, ","), Partitions: 1, Replication: 1}
-	log := zerolog.New(zerolog.NewTestWriter(r.t)).Level(zerolog.WarnLevel).With().Str("replica", name).Logger()
+	var out io.Writer = zerolog.NewTestWriter(r.t)
+	if r.logTo != nil {
+		out = zerolog.MultiLevelWriter(out, r.logTo)
+	}
+	log := zerolog.New(out).Level(zerolog.WarnLevel).With().Str("replica", name).Logger()
 	s, err := scorer.New(cfg, &pol, kc.Opts(), r.conn, r.sc.Database, r.codecs, log, nil)
 	if err != nil {
 		r.t.Fatal(err)
@@ -313,6 +320,53 @@ func TestNoDuplicateAlertsAfterRestart(t *testing.T) {
 	if n := len(r.alerts()); n != 6 {
 		t.Fatalf("%d alerts on the topic after restart, want still 6", n)
 	}
+}
+
+// TestWarnsAboutAnotherGroup: an alert on mesh.scores published by another
+// scorer group (every alert would go out twice) is reported as an error.
+func TestWarnsAboutAnotherGroup(t *testing.T) {
+	r := newRig(t, 1)
+	var logs syncBuffer
+	r.logTo = &logs
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	value, err := r.codecs.Encode(&events.ScoreChanged{Envelope: events.Envelope{EventID: "00000000-0000-4000-8000-000000000001", EventTime: now, Emitter: "platform"},
+		ProductURN: events.ProductURN("sales", "elsewhere"), NewHealth: ptr(90.0), NewTrust: ptr(90.0), NewHealthBand: "healthy", NewTrustBand: "healthy", Cause: "first score"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: events.TopicScores, Key: []byte(events.ProductURN("sales", "elsewhere")), Value: value,
+		Headers: []kgo.RecordHeader{{Key: scorer.HeaderGroup, Value: []byte("a-second-scorer-group")}}}
+	if err := cl.ProduceSync(t.Context(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r.start("only")
+	waitFor(t, "the warning about the other group", func() bool {
+		return strings.Contains(logs.String(), "another scorer group publishes to mesh.scores") &&
+			strings.Contains(logs.String(), "a-second-scorer-group")
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for the scorer's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestReplicasSplitAndTakeOver: two replicas share the products without
