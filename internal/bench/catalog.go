@@ -13,14 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/catalog"
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
@@ -38,21 +36,11 @@ type CatalogConfig struct {
 // starts the catalog over it, and measures the server time (the
 // Server-Timing header) of the mesh page, product pages and searches.
 func Catalog(ctx context.Context, c CatalogConfig, out io.Writer) error {
-	chAddr, stopCH, err := clickhouse(ctx, c.ClickHouse)
+	sc, conn, cleanup, err := freshDatabase(ctx, c.ClickHouse)
 	if err != nil {
 		return err
 	}
-	defer stopCH()
-	sc := store.Config{Addr: chAddr, Database: "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), User: "default"}
-	conn, err := store.Open(ctx, sc)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
-	if _, err := store.Migrate(ctx, conn, sc.Database); err != nil {
-		return err
-	}
+	defer cleanup()
 	fmt.Fprintf(out, "generating %d products with %d fields each in ClickHouse...\n", c.Products, c.Fields)
 	start := time.Now()
 	for _, stmt := range catalogData(sc.Database, c.Products, c.Fields) {

@@ -21,7 +21,6 @@ import (
 	"github.com/meshpulse/meshpulse/internal/kafka"
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/scorer/model"
-	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
@@ -48,21 +47,11 @@ func Latency(ctx context.Context, c LatencyConfig, out io.Writer) error {
 	}
 	defer cluster.Close()
 	brokers := strings.Join(cluster.ListenAddrs(), ",")
-	chAddr, stopCH, err := clickhouse(ctx, c.ClickHouse)
+	sc, conn, cleanup, err := freshDatabase(ctx, c.ClickHouse)
 	if err != nil {
 		return err
 	}
-	defer stopCH()
-	sc := store.Config{Addr: chAddr, Database: "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), User: "default"}
-	conn, err := store.Open(ctx, sc)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
-	if _, err := store.Migrate(ctx, conn, sc.Database); err != nil {
-		return err
-	}
+	defer cleanup()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(500_000))
 	if err != nil {
 		return err
@@ -73,7 +62,7 @@ func Latency(ctx context.Context, c LatencyConfig, out io.Writer) error {
 	}
 	codecs, _ := events.NewCodecs()
 
-	child := exec.CommandContext(ctx, c.Self, "ingest", "-kafka", brokers, "-clickhouse", chAddr, "-clickhouse-database", sc.Database,
+	child := exec.CommandContext(ctx, c.Self, "ingest", "-kafka", brokers, "-clickhouse", sc.Addr, "-clickhouse-database", sc.Database,
 		"-http", "", "-log-level", "warn", "-group", "bench", "-migrate=false")
 	child.Stdout, child.Stderr = os.Stderr, os.Stderr
 	if err := child.Start(); err != nil {

@@ -20,7 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/kafka"
-	"github.com/meshpulse/meshpulse/internal/store"
 )
 
 // OpenLineageConfig of the OpenLineage HTTP benchmark.
@@ -53,21 +52,11 @@ func OpenLineage(ctx context.Context, c OpenLineageConfig, out io.Writer) error 
 	}
 	defer cluster.Close()
 	brokers := strings.Join(cluster.ListenAddrs(), ",")
-	chAddr, stopCH, err := clickhouse(ctx, c.ClickHouse)
+	sc, conn, cleanup, err := freshDatabase(ctx, c.ClickHouse)
 	if err != nil {
 		return err
 	}
-	defer stopCH()
-	sc := store.Config{Addr: chAddr, Database: "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), User: "default"}
-	conn, err := store.Open(ctx, sc)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
-	if _, err := store.Migrate(ctx, conn, sc.Database); err != nil {
-		return err
-	}
+	defer cleanup()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err != nil {
 		return err
@@ -95,7 +84,7 @@ func OpenLineage(ctx context.Context, c OpenLineageConfig, out io.Writer) error 
 	children := []*exec.Cmd{
 		exec.CommandContext(ctx, c.Self, "openlineage", "-kafka", brokers, "-listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"-api-keys", "bench:"+benchKey, "-http", ops[0], "-log-level", "warn"),
-		exec.CommandContext(ctx, c.Self, "ingest", "-kafka", brokers, "-clickhouse", chAddr, "-clickhouse-database", sc.Database,
+		exec.CommandContext(ctx, c.Self, "ingest", "-kafka", brokers, "-clickhouse", sc.Addr, "-clickhouse-database", sc.Database,
 			"-http", ops[1], "-log-level", "warn", "-group", "bench", "-migrate=false"),
 	}
 	for _, ch := range children {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -358,6 +359,31 @@ func generateMesh(ctx context.Context, w *store.Writer, n, days int) (int, error
 		}
 	}
 	return rows, flush(b)
+}
+
+// freshDatabase is a migrated database of its own on the ClickHouse at
+// addr (a private server when empty); cleanup drops it and stops the server.
+func freshDatabase(ctx context.Context, addr string) (store.Config, driver.Conn, func(), error) {
+	chAddr, stopCH, err := clickhouse(ctx, addr)
+	if err != nil {
+		return store.Config{}, nil, nil, err
+	}
+	sc := store.Config{Addr: chAddr, Database: "bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), User: "default"}
+	conn, err := store.Open(ctx, sc)
+	if err != nil {
+		stopCH()
+		return store.Config{}, nil, nil, err
+	}
+	cleanup := func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+sc.Database)
+		conn.Close()
+		stopCH()
+	}
+	if _, err := store.Migrate(ctx, conn, sc.Database); err != nil {
+		cleanup()
+		return store.Config{}, nil, nil, err
+	}
+	return sc, conn, cleanup, nil
 }
 
 // clickhouse returns an address: the given one, or a private server's.
