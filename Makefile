@@ -30,7 +30,7 @@ demo: deps build
 # concurrent packages.
 test: deps fmt-check vet
 	CI=$${CI:-true} $(GO) test -count=1 -timeout 20m ./...
-	scripts/fuzz 5s
+	scripts/fuzz 10s
 	CI=$${CI:-true} $(GO) test -count=1 -race -timeout 20m ./internal/ingest/... ./pkg/events/... ./internal/emit/... ./internal/scorer/... ./pkg/lineage/... ./internal/watch/... ./internal/catalog/... ./internal/openlineage/...
 
 # The same integration suite against a real Apache Kafka 4.x broker (KRaft,
