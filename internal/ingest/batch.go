@@ -1,11 +1,11 @@
 package ingest
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/meshpulse/meshpulse/internal/openlineage"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
@@ -39,29 +39,30 @@ type deadItem struct {
 	ref *refusal
 }
 
-// accepted is a record that produced rows, kept to rebuild its rows alone.
+// accepted is a record that produced rows. It keeps where its rows are
+// (to insert them alone if ClickHouse rejects the batch) and a copy of the
+// record to dead-letter it then, but neither the decoded event nor the
+// fetched record: those would hold every fetch buffer of the batch alive.
 type accepted struct {
-	rec    *kgo.Record
-	ev     events.Event
-	owner  string              // owning domain of the dataset, for usage and quality rows
-	ol     *openlineage.Mapped // an OpenLineage record, instead of ev
-	owners []string            // owning domains of its quality results' datasets
+	rec     *kgo.Record // a copy, detached from the fetch buffer
+	family  events.Family
+	claimID string // event id of a product declaration, whose claims go if it is rejected
+	rows    store.Span
 }
 
-func (a *accepted) family() events.Family {
-	if a.ol != nil {
-		return events.FamilyOpenLineage
+// detach copies what a dead letter needs of a record (its topic, partition,
+// offset, timestamp, key, value and headers) so that the record's fetch
+// buffer can be freed.
+func detach(r *kgo.Record) *kgo.Record {
+	c := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch,
+		Timestamp: r.Timestamp, Key: bytes.Clone(r.Key), Value: bytes.Clone(r.Value)}
+	if len(r.Headers) > 0 {
+		c.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		for k, h := range r.Headers {
+			c.Headers[k] = kgo.RecordHeader{Key: h.Key, Value: bytes.Clone(h.Value)}
+		}
 	}
-	return a.ev.Family()
-}
-
-// addRows appends the record's rows.
-func (a *accepted) addRows(b *store.Batch) {
-	if a.ol != nil {
-		addOpenLineageRows(b, a.ol, a.owners)
-		return
-	}
-	addRows(b, a.ev, a.owner)
+	return c
 }
 
 type topicPartition struct {
@@ -135,14 +136,14 @@ type polled struct {
 	next   map[topicPartition]kgo.EpochOffset
 }
 
-// rowsOf rebuilds the rows of some accepted records, for isolating a
+// rowsOf copies out the rows of some accepted records, for isolating a
 // record ClickHouse rejects.
 func rowsOf(items []accepted) *store.Batch {
-	b := &store.Batch{}
-	for _, it := range items {
-		it.addRows(b)
+	spans := make([]store.Span, len(items))
+	for k, it := range items {
+		spans[k] = it.rows
 	}
-	return b
+	return store.Select(spans)
 }
 
 // addRows appends an authorised event's rows.

@@ -119,9 +119,9 @@ func (i *Ingestor) rejectStored(b *batch, poison []rejected) {
 	dropClaims := map[string]bool{}
 	for _, p := range poison {
 		b.dead = append(b.dead, deadItem{rec: p.item.rec, ref: refuse(ReasonRejected, "%v", p.err)})
-		b.counts[p.item.ev.Family()]--
-		if md, ok := p.item.ev.(*events.ProductMetadata); ok {
-			dropClaims[md.EventID] = true
+		b.counts[p.item.family]--
+		if p.item.claimID != "" {
+			dropClaims[p.item.claimID] = true
 		}
 	}
 	if len(dropClaims) == 0 {

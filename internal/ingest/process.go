@@ -84,13 +84,23 @@ func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bo
 				}
 			}
 			if d.ref != nil {
-				dead[w] = append(dead[w], deadItem{rec: recs[j], ref: d.ref})
+				dead[w] = append(dead[w], deadItem{rec: detach(recs[j]), ref: d.ref})
 				continue
 			}
-			a := accepted{rec: recs[j], ev: d.ev, owner: d.owner, ol: d.ol, owners: d.owners}
-			a.addRows(b)
+			a := accepted{rec: detach(recs[j]), rows: store.Span{Part: b, From: b.Mark()}}
+			if d.ol != nil {
+				a.family = events.FamilyOpenLineage
+				addOpenLineageRows(b, d.ol, d.owners)
+			} else {
+				a.family = d.ev.Family()
+				if md, ok := d.ev.(*events.ProductMetadata); ok {
+					a.claimID = md.EventID
+				}
+				addRows(b, d.ev, d.owner)
+			}
+			a.rows.To = b.Mark()
 			stored[w] = append(stored[w], a)
-			st[a.family()]++
+			st[a.family]++
 		}
 		out.parts[w], counts[w] = b, st
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -28,10 +29,20 @@ type Batch struct {
 	olDatasets   olDatasetRows
 	olStats      olStatsRows
 	olFactsSeen  map[uint64]bool // OpenLineage dataset facts already in this batch
+	// selected, when set, are the batch's rows instead of the fields above:
+	// rows copied out of other batches by Select.
+	selected []tableRows
 }
 
 // Len is the number of rows across all tables.
 func (b *Batch) Len() int {
+	if b.selected != nil {
+		n := 0
+		for _, t := range b.selected {
+			n += t.len()
+		}
+		return n
+	}
 	return len(b.products.urn) + len(b.datasets.urn) + len(b.claims.dataset) + len(b.lineageRuns.jobURN) +
 		len(b.lineageEdges.input) + len(b.datasetRuns.dataset) + len(b.usage.eventID) + len(b.quality.eventID) +
 		b.olEvents.len() + b.olDatasets.len() + b.olStats.len()
@@ -85,9 +96,75 @@ func (b *Batch) Touched(kind int) []string {
 
 // tables lists each table with its rows, in insert order.
 func (b *Batch) tables() []tableRows {
+	if b.selected != nil {
+		return b.selected
+	}
 	return []tableRows{&b.products, &b.datasets, &b.claims, &b.lineageRuns, &b.lineageEdges, &b.datasetRuns, &b.usage, &b.quality,
 		&b.olEvents, &b.olDatasets, &b.olStats}
 }
+
+// numTables is how many tables a batch writes.
+const numTables = 11
+
+// Mark is a batch's row count per table. The marks taken before and after
+// adding one record delimit that record's rows, so that they can be copied
+// out alone (Select) without keeping the record or its decoded event.
+type Mark [numTables]int32
+
+// Mark returns the batch's row count per table now.
+func (b *Batch) Mark() Mark {
+	var m Mark
+	for k, t := range b.tables() {
+		m[k] = int32(t.len())
+	}
+	return m
+}
+
+// Span is the rows of Part between two of its marks.
+type Span struct {
+	Part     *Batch
+	From, To Mark
+}
+
+// Select copies the rows of the spans into a new batch, in span order: the
+// rows of some records, to insert them without the others. Dataset facts
+// that OpenLineage events share are written once per batch, by the first
+// record that carried them; a selection without that record lacks them
+// (they come again with the dataset's next event).
+func Select(spans []Span) *Batch {
+	if len(spans) == 0 {
+		return &Batch{}
+	}
+	proto := spans[0].Part.tables()
+	out := &Batch{selected: make([]tableRows, len(proto))}
+	for t, first := range proto {
+		sel := &selectedRows{name: first.table(), cols: first.columns()}
+		for k, col := range first.data() {
+			acc := reflect.MakeSlice(reflect.TypeOf(col), 0, 0)
+			for _, sp := range spans {
+				src := reflect.ValueOf(sp.Part.tables()[t].data()[k])
+				acc = reflect.AppendSlice(acc, src.Slice(int(sp.From[t]), int(sp.To[t])))
+			}
+			sel.values = append(sel.values, acc.Interface())
+			sel.n = acc.Len()
+		}
+		out.selected[t] = sel
+	}
+	return out
+}
+
+// selectedRows is one table's rows copied by Select.
+type selectedRows struct {
+	name   string
+	cols   []string
+	values []any
+	n      int
+}
+
+func (r *selectedRows) table() string     { return r.name }
+func (r *selectedRows) columns() []string { return r.cols }
+func (r *selectedRows) data() []any       { return r.values }
+func (r *selectedRows) len() int          { return r.n }
 
 // tableRows is one table's columns.
 type tableRows interface {
