@@ -46,6 +46,7 @@ func (s *Scorer) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	s.mu.Lock()
 	for _, p := range parts {
 		s.shards[p] = &shard{end: -1, alerted: map[string]*lastAlert{}}
+		delete(s.positions, p) // read again from the start; an earlier ownership's position says nothing
 	}
 	s.assignGen++
 	s.mu.Unlock()
@@ -79,6 +80,11 @@ func (s *Scorer) measureEnds(ctx context.Context, cl *kgo.Client, parts []int32)
 			}
 			sh.end = o.Offset
 			if st, ok := starts.Lookup(events.TopicScores, p); ok && st.Err == nil && st.Offset >= sh.end {
+				sh.ready = true
+			}
+			// The partition may have been read to its end before its end
+			// was known; no record may come to wake the reader again.
+			if pos, ok := s.positions[p]; ok && pos >= sh.end {
 				sh.ready = true
 			}
 		}
@@ -129,6 +135,7 @@ func (s *Scorer) consume(ctx context.Context) {
 			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
+			s.positions[r.Partition] = r.Offset + 1
 			sh := s.shards[r.Partition]
 			if sh == nil || sh.ready {
 				return // our own alerts, already in the state
@@ -142,7 +149,8 @@ func (s *Scorer) consume(ctx context.Context) {
 				sh.ready = true
 			}
 		})
-		// A shard whose end was learnt after its last record was read.
+		// A shard whose end was learnt while its records were read (and the
+		// one measureEnds finds read already).
 		s.mu.Lock()
 		for p, sh := range s.shards {
 			if !sh.ready && sh.end >= 0 {
@@ -152,13 +160,6 @@ func (s *Scorer) consume(ctx context.Context) {
 			}
 		}
 		s.mu.Unlock()
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if n := len(p.Records); n > 0 {
-				s.mu.Lock()
-				s.positions[p.Partition] = p.Records[n-1].Offset + 1
-				s.mu.Unlock()
-			}
-		})
 	}
 }
 
