@@ -40,6 +40,9 @@ type IngestorConfig struct {
 	// SchemaRegistry (comma-separated URLs) enables the Confluent framing;
 	// single-object encoding needs no registry.
 	SchemaRegistry, SchemaRegistryUser, SchemaRegistryPassword string
+	// MemoryLimitMiB is the Go runtime's soft memory limit for a standalone
+	// ingestor process (not for meshpulse dev, which runs it in-process).
+	MemoryLimitMiB int
 }
 
 // RegisterFlags adds every flag of the ingestor.
@@ -54,11 +57,15 @@ func (c *IngestorConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SchemaRegistry, "schema-registry", "", "Schema Registry URLs, comma-separated, to accept Confluent-framed records (env MESHPULSE_SCHEMA_REGISTRY)")
 	fs.StringVar(&c.SchemaRegistryUser, "schema-registry-user", "", "Schema Registry basic-auth user (env MESHPULSE_SCHEMA_REGISTRY_USER)")
 	fs.StringVar(&c.SchemaRegistryPassword, "schema-registry-password", "", "Schema Registry basic-auth password (env MESHPULSE_SCHEMA_REGISTRY_PASSWORD)")
+	fs.IntVar(&c.MemoryLimitMiB, "memory-limit", 200, "soft memory limit in MiB: the Go runtime collects harder as the heap nears it; 0 for Go's default; GOMEMLIMIT, when set, wins (env MESHPULSE_MEMORY_LIMIT)")
 }
 
 // Validate reports every problem at once.
 func (c *IngestorConfig) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.Store.Validate(), c.Ingest.Validate()}
+	if c.MemoryLimitMiB < 0 {
+		errs = append(errs, errors.New("memory limit must be 0 (none) or positive"))
+	}
 	for _, d := range cli.SplitList(c.Domains) {
 		if !events.ValidDomain(d) {
 			errs = append(errs, fmt.Errorf("domain %q must be lower-case letters, digits and dashes", d))

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -59,7 +60,23 @@ func (c *IngestorConfig) LogLevelFlag() string { return c.LogLevel }
 
 // Run implements Service.
 func (c *IngestorConfig) Run(ctx context.Context, log zerolog.Logger, reg *prometheus.Registry) error {
+	setMemoryLimit(c.MemoryLimitMiB, log)
 	return RunIngestor(ctx, *c, log, reg, nil)
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit, unless the
+// environment's GOMEMLIMIT already set one. The ingestor's live heap is its
+// batch in flight and the one filling (about 110 MiB at the defaults); Go's
+// default pacing lets the heap grow to twice the live heap between
+// collections, and the limit collects sooner instead, so the process stays
+// within a container's budget. It is soft: a live heap above it still runs,
+// with more collection.
+func setMemoryLimit(mib int, log zerolog.Logger) {
+	if mib <= 0 || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(int64(mib) << 20)
+	log.Debug().Int("mib", mib).Msg("soft memory limit set")
 }
 
 // LogLevelFlag implements Service.

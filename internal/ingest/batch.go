@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -39,31 +38,26 @@ type deadItem struct {
 	ref *refusal
 }
 
-// accepted is a record that produced rows. It keeps where its rows are
-// (to insert them alone if ClickHouse rejects the batch) and a copy of the
-// record to dead-letter it then, but neither the decoded event nor the
-// fetched record: those would hold every fetch buffer of the batch alive.
+// accepted is a record that produced rows. It keeps where its rows are (to
+// insert them alone if ClickHouse rejects the batch) and where the record
+// is (to read it again for its dead letter then), but neither the decoded
+// event nor the record: those would hold the batch's fetch buffers alive
+// for the rare batch ClickHouse rejects.
 type accepted struct {
-	rec     *kgo.Record // a copy, detached from the fetch buffer
+	at      recordRef
 	family  events.Family
 	claimID string // event id of a product declaration, whose claims go if it is rejected
 	rows    store.Span
 }
 
-// detach copies what a dead letter needs of a record (its topic, partition,
-// offset, timestamp, key, value and headers) so that the record's fetch
-// buffer can be freed.
-func detach(r *kgo.Record) *kgo.Record {
-	c := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch,
-		Timestamp: r.Timestamp, Key: bytes.Clone(r.Key), Value: bytes.Clone(r.Value)}
-	if len(r.Headers) > 0 {
-		c.Headers = make([]kgo.RecordHeader, len(r.Headers))
-		for k, h := range r.Headers {
-			c.Headers[k] = kgo.RecordHeader{Key: h.Key, Value: bytes.Clone(h.Value)}
-		}
-	}
-	return c
+// recordRef is where a record is in Kafka.
+type recordRef struct {
+	topic     string
+	partition int32
+	offset    int64
 }
+
+func refOf(r *kgo.Record) recordRef { return recordRef{r.Topic, r.Partition, r.Offset} }
 
 type topicPartition struct {
 	topic     string
@@ -87,9 +81,7 @@ func (b *batch) add(p *polled) {
 		}
 	}
 	b.stored = append(b.stored, p.stored...)
-	for _, a := range p.stored {
-		b.bytes += len(a.rec.Value)
-	}
+	b.bytes += p.bytes
 	b.dead = append(b.dead, p.dead...)
 	b.claims = append(b.claims, p.claims...)
 	for f, n := range p.counts {
@@ -129,6 +121,7 @@ func (b *batch) offsets() map[string]map[int32]kgo.EpochOffset {
 type polled struct {
 	parts  []*store.Batch
 	stored []accepted
+	bytes  int // of the accepted records
 	dead   []deadItem
 	claims []store.Claim
 	counts map[events.Family]int

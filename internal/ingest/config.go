@@ -29,7 +29,8 @@ type Config struct {
 	// Group is the Kafka consumer group shared by all ingestor replicas.
 	Group string
 	// BatchRows flushes when this many rows (and dead letters) are buffered;
-	// with a flush in flight, fetching pauses at this size.
+	// with a flush in flight, fetching pauses at this size, so the batch
+	// being stored and the one filling are held together.
 	BatchRows int
 	// BatchBytes flushes when the records behind the buffered rows are this
 	// large, whatever their row count.

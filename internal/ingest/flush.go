@@ -38,7 +38,9 @@ func (i *Ingestor) flush(ctx context.Context, b *batch) error {
 			return err
 		}
 		if len(poison) > 0 {
-			i.rejectStored(b, poison)
+			if err := i.rejectStored(ctx, b, poison); err != nil {
+				return err
+			}
 		}
 		i.m.insertSeconds.Observe(time.Since(start).Seconds())
 	}
@@ -113,19 +115,24 @@ type rejected struct {
 	err  error
 }
 
-// rejectStored moves records ClickHouse refused to the dead letters, and
-// takes back the ownership claims of a refused declaration.
-func (i *Ingestor) rejectStored(b *batch, poison []rejected) {
+// rejectStored moves records ClickHouse refused to the dead letters (read
+// again from Kafka: the batch kept only where they are), and takes back the
+// ownership claims of a refused declaration.
+func (i *Ingestor) rejectStored(ctx context.Context, b *batch, poison []rejected) error {
 	dropClaims := map[string]bool{}
 	for _, p := range poison {
-		b.dead = append(b.dead, deadItem{rec: p.item.rec, ref: refuse(ReasonRejected, "%v", p.err)})
+		rec, note, err := i.reread(ctx, p.item.at)
+		if err != nil {
+			return err
+		}
+		b.dead = append(b.dead, deadItem{rec: rec, ref: refuse(ReasonRejected, "%v%s", p.err, note)})
 		b.counts[p.item.family]--
 		if p.item.claimID != "" {
 			dropClaims[p.item.claimID] = true
 		}
 	}
 	if len(dropClaims) == 0 {
-		return
+		return nil
 	}
 	var keep []store.Claim
 	for _, c := range b.claims {
@@ -135,6 +142,61 @@ func (i *Ingestor) rejectStored(b *batch, poison []rejected) {
 	}
 	i.owners.Drop(b.id)
 	i.owners.Propose(b.id, keep)
+	return nil
+}
+
+// reread reads one record again at its position, for the dead letter of a
+// record ClickHouse rejected. Kafka not answering is retried like any
+// outage; a record no longer there (retention deleted it meanwhile) gets a
+// dead letter without its value, and a note saying so.
+func (i *Ingestor) reread(ctx context.Context, at recordRef) (*kgo.Record, string, error) {
+	var rec *kgo.Record
+	var note string
+	err := i.retry(ctx, "dead_letter", func() error {
+		cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), i.kafkaOpts...),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{at.topic: {at.partition: kgo.NewOffset().At(at.offset)}}),
+			kgo.FetchMaxPartitionBytes(int32(i.cfg.MaxRecordBytes)+(64<<10)))...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for pctx.Err() == nil {
+			fetches := cl.PollFetches(pctx)
+			var fetchErr error
+			fetches.EachError(func(_ string, _ int32, err error) {
+				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+					fetchErr = err
+				}
+			})
+			if errors.Is(fetchErr, kerr.OffsetOutOfRange) {
+				rec, note = &kgo.Record{Topic: at.topic, Partition: at.partition, Offset: at.offset}, " (the record is no longer in Kafka; its value could not be kept)"
+				return nil
+			}
+			if fetchErr != nil {
+				return fetchErr
+			}
+			past := false
+			fetches.EachRecord(func(r *kgo.Record) {
+				switch {
+				case r.Offset == at.offset:
+					rec = r
+				case r.Offset > at.offset:
+					past = true
+				}
+			})
+			if rec != nil {
+				return nil
+			}
+			if past {
+				rec, note = &kgo.Record{Topic: at.topic, Partition: at.partition, Offset: at.offset}, " (the record is no longer in Kafka; its value could not be kept)"
+				return nil
+			}
+		}
+		return fmt.Errorf("read %s/%d@%d again: %w", at.topic, at.partition, at.offset, pctx.Err())
+	})
+	return rec, note, err
 }
 
 // sendDeadLetters produces the dead letters, each at most once. A dead

@@ -28,14 +28,17 @@ type Writer interface {
 type Ingestor struct {
 	cfg    Config
 	client *kgo.Client
-	codecs *events.Codecs
-	ol     *openlineage.Spec
-	rules  openlineage.NamespaceRules
-	writer Writer
-	owners *Owners
-	log    zerolog.Logger
-	m      *Metrics
-	health *health
+	// kafkaOpts (brokers, authentication) open the short-lived client that
+	// reads a rejected record again for its dead letter.
+	kafkaOpts []kgo.Opt
+	codecs    *events.Codecs
+	ol        *openlineage.Spec
+	rules     openlineage.NamespaceRules
+	writer    Writer
+	owners    *Owners
+	log       zerolog.Logger
+	m         *Metrics
+	health    *health
 
 	// flushBase outlives the Run context by ShutdownGrace, so that the
 	// batch in flight at shutdown can still be finished.
@@ -81,6 +84,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 	i := &Ingestor{cfg: cfg, codecs: codecs, ol: ol, rules: rules, writer: writer, owners: NewOwners(), log: log, m: m,
 		health: newHealth(cfg.StallTimeout), assigned: map[string][]int32{}, rewind: map[topicPartition]int64{}}
 	i.pending = i.newBatch()
+	i.kafkaOpts = append([]kgo.Opt(nil), kafkaOpts...)
 	opts := append(append([]kgo.Opt(nil), kafkaOpts...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.SessionTimeout(cfg.SessionTimeout),

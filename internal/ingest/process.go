@@ -71,6 +71,7 @@ func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bo
 	dead := make([][]deadItem, n)
 	stored := make([][]accepted, n)
 	counts := make([]map[events.Family]int, n)
+	size := make([]int, n)
 	i.parallel(len(recs), func(w, lo, hi int) {
 		b := &store.Batch{}
 		st := map[events.Family]int{}
@@ -84,10 +85,10 @@ func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bo
 				}
 			}
 			if d.ref != nil {
-				dead[w] = append(dead[w], deadItem{rec: detach(recs[j]), ref: d.ref})
+				dead[w] = append(dead[w], deadItem{rec: recs[j], ref: d.ref})
 				continue
 			}
-			a := accepted{rec: detach(recs[j]), rows: store.Span{Part: b, From: b.Mark()}}
+			a := accepted{at: refOf(recs[j]), rows: store.Span{Part: b, From: b.Mark()}}
 			if d.ol != nil {
 				a.family = events.FamilyOpenLineage
 				addOpenLineageRows(b, d.ol, d.owners)
@@ -99,6 +100,7 @@ func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bo
 				addRows(b, d.ev, d.owner)
 			}
 			a.rows.To = b.Mark()
+			size[w] += len(recs[j].Value)
 			stored[w] = append(stored[w], a)
 			st[a.family]++
 		}
@@ -107,6 +109,7 @@ func (i *Ingestor) process(ctx context.Context, recs []*kgo.Record) (*polled, bo
 	for w := range n {
 		out.dead = append(out.dead, dead[w]...)
 		out.stored = append(out.stored, stored[w]...)
+		out.bytes += size[w]
 		for f, c := range counts[w] {
 			out.counts[f] += c
 		}

@@ -111,13 +111,20 @@ const numTables = 11
 // out alone (Select) without keeping the record or its decoded event.
 type Mark [numTables]int32
 
-// Mark returns the batch's row count per table now.
+// Mark returns the batch's row count per table now. It is taken twice per
+// record, so it reads the counts without building the table list.
 func (b *Batch) Mark() Mark {
-	var m Mark
-	for k, t := range b.tables() {
-		m[k] = int32(t.len())
+	if b.selected != nil {
+		var m Mark
+		for k, t := range b.selected {
+			m[k] = int32(t.len())
+		}
+		return m
 	}
-	return m
+	return Mark{int32(len(b.products.urn)), int32(len(b.datasets.urn)), int32(len(b.claims.dataset)),
+		int32(len(b.lineageRuns.jobURN)), int32(len(b.lineageEdges.input)), int32(len(b.datasetRuns.dataset)),
+		int32(len(b.usage.eventID)), int32(len(b.quality.eventID)), int32(b.olEvents.len()), int32(b.olDatasets.len()),
+		int32(b.olStats.len())}
 }
 
 // Span is the rows of Part between two of its marks.

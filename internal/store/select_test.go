@@ -25,11 +25,14 @@ func TestSelectCopiesTheRowsOfSpans(t *testing.T) {
 		ProductURN: "urn:mesh:product:sales:orders", Domain: "sales", Name: "orders",
 		Outputs: []events.OutputDataset{{DatasetURN: "urn:mesh:dataset:wh:sales.orders", Fields: []events.DatasetField{{Name: "id", Type: "string"}}}}}
 
+	run := &events.LineageRun{Envelope: events.Envelope{EventID: "r1", EventTime: now, Emitter: "sales"}, JobURN: "urn:mesh:job:sales:build",
+		RunID: "run-1", State: "COMPLETE", Inputs: []string{"urn:mesh:dataset:wh:sales.raw"}, Outputs: []string{"urn:mesh:dataset:wh:sales.orders"}}
 	a, b := &Batch{}, &Batch{}
 	a.AddUsage(usage(0), "sales")
 	from1 := a.Mark()
 	a.AddUsage(usage(1), "sales")
 	a.AddQuality(quality(1), "sales")
+	a.AddLineage(run)
 	to1 := a.Mark()
 	a.AddUsage(usage(2), "sales")
 	from2 := b.Mark()
@@ -40,6 +43,7 @@ func TestSelectCopiesTheRowsOfSpans(t *testing.T) {
 	want := &Batch{}
 	want.AddUsage(usage(1), "sales")
 	want.AddQuality(quality(1), "sales")
+	want.AddLineage(run)
 	want.AddMetadata(meta)
 
 	if got.Len() != want.Len() {
@@ -52,6 +56,12 @@ func TestSelectCopiesTheRowsOfSpans(t *testing.T) {
 		}
 		if g, w := fmt.Sprint(gt.data()), fmt.Sprint(wt[k].data()); g != w {
 			t.Errorf("%s rows:\n got %s\nwant %s", gt.table(), g, w)
+		}
+	}
+	// Mark reads the counts field by field: it must agree with tables().
+	for k, tr := range want.tables() {
+		if m := want.Mark(); int(m[k]) != tr.len() {
+			t.Errorf("Mark()[%d] = %d, but %s has %d rows", k, m[k], tr.table(), tr.len())
 		}
 	}
 	if n := len(Select(nil).tables()); n != numTables {

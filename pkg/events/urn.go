@@ -3,6 +3,8 @@ package events
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // URN kinds meshpulse knows.
@@ -47,18 +49,21 @@ func ParseURN(s string) (URN, error) {
 	if !strings.HasPrefix(s, urnPrefix) {
 		return URN{}, fmt.Errorf("urn %q: must start with %q", s, urnPrefix)
 	}
-	parts := strings.SplitN(s[len(urnPrefix):], ":", 3)
-	if len(parts) != 3 {
+	// Cut by hand rather than split: this runs for every URN of every
+	// record, and a split allocates.
+	kind, rest, ok1 := strings.Cut(s[len(urnPrefix):], ":")
+	scope, name, ok2 := strings.Cut(rest, ":")
+	if !ok1 || !ok2 {
 		return URN{}, fmt.Errorf("urn %q: want urn:mesh:<kind>:<scope>:<name>", s)
 	}
-	u := URN{Kind: parts[0], Scope: parts[1], Name: parts[2]}
+	u := URN{Kind: kind, Scope: scope, Name: name}
 	switch u.Kind {
 	case KindProduct, KindJob:
 		if !isDomain(u.Scope) {
 			return URN{}, fmt.Errorf("urn %q: %s %q must be lower-case letters, digits and dashes", s, scopeWord(u.Kind), u.Scope)
 		}
 	case KindDataset:
-		if u.Scope == "" || u.Scope != strings.ToLower(u.Scope) {
+		if u.Scope == "" || hasUpper(u.Scope) {
 			return URN{}, fmt.Errorf("urn %q: platform %q must be non-empty and lower-case", s, u.Scope)
 		}
 	default:
@@ -70,10 +75,8 @@ func ParseURN(s string) (URN, error) {
 	if strings.ContainsAny(u.Name, " \t\r\n") {
 		return URN{}, fmt.Errorf("urn %q: name must not contain white space", s)
 	}
-	for _, p := range strings.Split(u.Name, ":") {
-		if p == "" {
-			return URN{}, fmt.Errorf("urn %q: empty part in name", s)
-		}
+	if strings.HasPrefix(u.Name, ":") || strings.HasSuffix(u.Name, ":") || strings.Contains(u.Name, "::") {
+		return URN{}, fmt.Errorf("urn %q: empty part in name", s)
 	}
 	return u, nil
 }
@@ -107,4 +110,19 @@ func scopeWord(kind string) string {
 		return "namespace"
 	}
 	return "domain"
+}
+
+// hasUpper reports whether lower-casing s would change it (as
+// strings.ToLower(s) != s, without building the lower-cased copy; invalid
+// UTF-8 counts, as ToLower replaces it).
+func hasUpper(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if unicode.ToLower(r) != r {
+			return true
+		}
+	}
+	return false
 }
