@@ -16,6 +16,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/regexp"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/single"
+	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
 
@@ -272,18 +273,18 @@ func (s *searchIndex) query(text string, limit int, mesh *meshState) ([]Hit, err
 		return nil, nil
 	}
 	size := max(4*limit, 40) // re-ranked by the boosts below
-	res, err := s.index.Search(bleve.NewSearchRequestOptions(wordsQuery(words, false), size, 0, false))
+	found, err := s.search(words, false, size)
 	if err != nil {
 		return nil, err
 	}
-	if len(res.Hits) < limit && anyFuzzy(words) {
-		if res, err = s.index.Search(bleve.NewSearchRequestOptions(wordsQuery(words, true), size, 0, false)); err != nil {
+	if len(found) < limit && anyFuzzy(words) {
+		if found, err = s.search(words, true, size); err != nil {
 			return nil, err
 		}
 	}
 	s.mu.RLock()
-	hits := make([]Hit, 0, len(res.Hits))
-	for _, h := range res.Hits {
+	hits := make([]Hit, 0, len(found))
+	for _, h := range found {
 		kind := "dataset"
 		if strings.HasPrefix(h.ID, "urn:mesh:product:") {
 			kind = "product"
@@ -315,39 +316,78 @@ func titleOf(name string) string {
 	return strings.Join(wordRE.FindAllString(strings.ToLower(name), -1), " ")
 }
 
-// wordsQuery is the conjunction of the words: each as typed, the last also
-// as a prefix, and with fuzzy each eligible word also one edit away. A
-// document whose whole name is the words (or, with fuzzy, one edit from
-// them) scores more.
-func wordsQuery(words []string, fuzzy bool) query.Query {
+// titleBoost multiplies the relevance of a document whose whole name is
+// what was typed (or, with typos allowed, one edit from it).
+const titleBoost = 3
+
+// search runs the words' query and, apart, the title query, and multiplies
+// the relevance of the documents the title query finds. Two searches
+// rather than one boolean query: the title query touches a handful of
+// postings, and a boolean wrapper around the words' query doubled the time
+// of a word that matches most of the mesh.
+func (s *searchIndex) search(words []string, fuzzy bool, size int) ([]*search.DocumentMatch, error) {
+	q, err := s.matchWords(words, fuzzy)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.index.Search(bleve.NewSearchRequestOptions(q, size, 0, false))
+	if err != nil {
+		return nil, err
+	}
+	titled, err := s.index.Search(bleve.NewSearchRequestOptions(titleQuery(words, fuzzy), 10, 0, false))
+	if err != nil {
+		return nil, err
+	}
+	found := res.Hits
+	top := 1.0
+	if len(found) > 0 {
+		top = found[0].Score
+	}
+	at := map[string]*search.DocumentMatch{}
+	for _, h := range found {
+		at[h.ID] = h
+	}
+	for _, t := range titled.Hits {
+		h, ok := at[t.ID]
+		if !ok {
+			// Beyond the words' first results; its name matches them all.
+			h = &search.DocumentMatch{ID: t.ID, Score: top}
+			found = append(found, h)
+		}
+		h.Score *= titleBoost
+	}
+	return found, nil
+}
+
+// titleQuery finds the documents whose whole name is the words (with
+// fuzzy, or one edit from them).
+func titleQuery(words []string, fuzzy bool) query.Query {
 	title := strings.Join(words, " ")
 	exact := query.NewTermQuery(title)
 	exact.SetField("title")
-	exact.SetBoost(3)
-	should := []query.Query{exact}
-	if fuzzy && len([]rune(title)) >= 4 {
-		near := query.NewFuzzyQuery(title)
-		near.SetField("title")
-		near.SetFuzziness(1)
-		near.SetBoost(2)
-		should = append(should, near)
+	if !fuzzy || !fuzzyWord(title) {
+		return exact
 	}
-	return query.NewBooleanQuery([]query.Query{matchWords(words, fuzzy)}, should, nil)
+	near := query.NewFuzzyQuery(title)
+	near.SetField("title")
+	near.SetFuzziness(1)
+	return query.NewDisjunctionQuery([]query.Query{exact, near})
 }
 
-func matchWords(words []string, fuzzy bool) query.Query {
+// matchWords is the conjunction of the words: each as typed, the last also
+// as a prefix, and with fuzzy each eligible word also one edit away.
+func (s *searchIndex) matchWords(words []string, fuzzy bool) (query.Query, error) {
 	var must []query.Query
 	for k, w := range words {
 		var q query.Query
 		if k == len(words)-1 && len([]rune(w)) >= 2 {
-			// A prefix query expands to the word itself too.
-			p := query.NewPrefixQuery(w)
-			p.SetField("all")
-			q = p
+			terms, err := s.expand(w)
+			if err != nil {
+				return nil, err
+			}
+			q = anyTerm(terms)
 		} else {
-			t := query.NewTermQuery(w)
-			t.SetField("all")
-			q = t
+			q = anyTerm([]string{w})
 		}
 		if fuzzy && fuzzyWord(w) {
 			f := query.NewFuzzyQuery(w)
@@ -359,9 +399,66 @@ func matchWords(words []string, fuzzy bool) query.Query {
 		must = append(must, q)
 	}
 	if len(must) == 1 {
-		return must[0]
+		return must[0], nil
 	}
-	return query.NewConjunctionQuery(must)
+	return query.NewConjunctionQuery(must), nil
+}
+
+// maxPrefixTerms bounds the words a prefix stands for: the most frequent.
+const maxPrefixTerms = 32
+
+// expand lists the indexed words that start with prefix (the prefix itself
+// included when it is a word), at most maxPrefixTerms of the most frequent.
+// Done here rather than by a prefix query, which wraps even a single word
+// in a disjunction (a prefix of one very common word took twice a term's
+// time).
+func (s *searchIndex) expand(prefix string) ([]string, error) {
+	dict, err := s.index.FieldDictPrefix("all", []byte(prefix))
+	if err != nil {
+		return nil, err
+	}
+	defer dict.Close()
+	type entry struct {
+		term  string
+		count uint64
+	}
+	var all []entry
+	for {
+		e, err := dict.Next()
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			break
+		}
+		all = append(all, entry{e.Term, e.Count})
+	}
+	if len(all) > maxPrefixTerms {
+		sort.Slice(all, func(i, j int) bool { return all[i].count > all[j].count })
+		all = all[:maxPrefixTerms]
+	}
+	terms := make([]string, len(all))
+	for k, e := range all {
+		terms[k] = e.term
+	}
+	return terms, nil
+}
+
+// anyTerm matches any of the words in the indexed text.
+func anyTerm(terms []string) query.Query {
+	if len(terms) == 0 {
+		return query.NewMatchNoneQuery()
+	}
+	qs := make([]query.Query, len(terms))
+	for k, t := range terms {
+		tq := query.NewTermQuery(t)
+		tq.SetField("all")
+		qs[k] = tq
+	}
+	if len(qs) == 1 {
+		return qs[0]
+	}
+	return query.NewDisjunctionQuery(qs)
 }
 
 // fuzzyWord says whether a word may be a typo worth correcting: four
