@@ -16,6 +16,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/regexp"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/single"
+	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
@@ -116,20 +117,18 @@ func newSearchIndex() (*searchIndex, error) {
 	m.IndexDynamic = false
 	m.StoreDynamic = false
 	doc := bleve.NewDocumentStaticMapping()
-	all := bleve.NewTextFieldMapping()
-	all.Analyzer = "meshtext"
-	all.Store = false
-	all.IncludeTermVectors = false
-	all.IncludeInAll = false
-	all.DocValues = false
-	doc.AddFieldMappingsAt("all", all)
-	title := bleve.NewTextFieldMapping()
-	title.Analyzer = "title"
-	title.Store = false
-	title.IncludeTermVectors = false
-	title.IncludeInAll = false
-	title.DocValues = false
-	doc.AddFieldMappingsAt("title", title)
+	// Indexed for search only: nothing stored, no term vectors, no doc values.
+	searchOnly := func(analyzer string) *mapping.FieldMapping {
+		f := bleve.NewTextFieldMapping()
+		f.Analyzer = analyzer
+		f.Store = false
+		f.IncludeTermVectors = false
+		f.IncludeInAll = false
+		f.DocValues = false
+		return f
+	}
+	doc.AddFieldMappingsAt("all", searchOnly("meshtext"))
+	doc.AddFieldMappingsAt("title", searchOnly("title"))
 	kind := bleve.NewKeywordFieldMapping()
 	kind.Store = false
 	kind.IncludeInAll = false
