@@ -156,3 +156,9 @@ func (c *Config) workers() int {
 // heartbeat is a tenth of the session: a crashed replica is noticed within
 // the session timeout, a live one survives a few lost heartbeats.
 func (c *Config) heartbeat() time.Duration { return max(c.SessionTimeout/10, 500*time.Millisecond) }
+
+// fetchPartitionBytes is the most one fetch reads of a partition: the
+// largest record accepted and its batch overhead, at least franz-go's 1 MiB.
+func (c *Config) fetchPartitionBytes() int32 {
+	return max(int32(c.MaxRecordBytes)+(64<<10), 1<<20)
+}

@@ -152,10 +152,14 @@ func (i *Ingestor) rejectStored(ctx context.Context, b *batch, poison []rejected
 func (i *Ingestor) reread(ctx context.Context, at recordRef) (*kgo.Record, string, error) {
 	var rec *kgo.Record
 	var note string
+	gone := func() {
+		rec = &kgo.Record{Topic: at.topic, Partition: at.partition, Offset: at.offset}
+		note = " (the record is no longer in Kafka; its value could not be kept)"
+	}
 	err := i.retry(ctx, "dead_letter", func() error {
 		cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), i.kafkaOpts...),
 			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{at.topic: {at.partition: kgo.NewOffset().At(at.offset)}}),
-			kgo.FetchMaxPartitionBytes(int32(i.cfg.MaxRecordBytes)+(64<<10)))...)
+			kgo.FetchMaxPartitionBytes(i.cfg.fetchPartitionBytes()))...)
 		if err != nil {
 			return err
 		}
@@ -171,7 +175,7 @@ func (i *Ingestor) reread(ctx context.Context, at recordRef) (*kgo.Record, strin
 				}
 			})
 			if errors.Is(fetchErr, kerr.OffsetOutOfRange) {
-				rec, note = &kgo.Record{Topic: at.topic, Partition: at.partition, Offset: at.offset}, " (the record is no longer in Kafka; its value could not be kept)"
+				gone()
 				return nil
 			}
 			if fetchErr != nil {
@@ -190,7 +194,7 @@ func (i *Ingestor) reread(ctx context.Context, at recordRef) (*kgo.Record, strin
 				return nil
 			}
 			if past {
-				rec, note = &kgo.Record{Topic: at.topic, Partition: at.partition, Offset: at.offset}, " (the record is no longer in Kafka; its value could not be kept)"
+				gone()
 				return nil
 			}
 		}

@@ -103,7 +103,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, writer Writer, codecs *events.Codecs, 
 		// Fetched-but-unpolled data is part of the ingestor's memory: 16 MiB
 		// per fetch instead of franz-go's 50 MiB keeps it within budget.
 		kgo.FetchMaxBytes(16<<20),
-		kgo.FetchMaxPartitionBytes(max(int32(cfg.MaxRecordBytes)+(64<<10), 1<<20)),
+		kgo.FetchMaxPartitionBytes(cfg.fetchPartitionBytes()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		// Dead letters are cut to DeadLetterMaxBytes before they are sent.
 		kgo.ProducerBatchMaxBytes(int32(max(cfg.DeadLetterMaxBytes+(64<<10), 1<<20))),
