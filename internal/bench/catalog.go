@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,6 +118,9 @@ func Catalog(ctx context.Context, c CatalogConfig, out io.Writer) error {
 	}
 	for _, k := range kinds {
 		var server, client []time.Duration
+		var slowest []slowRequest
+		var gcBefore runtime.MemStats
+		runtime.ReadMemStats(&gcBefore)
 		for range c.Requests {
 			u := k.url()
 			t := time.Now()
@@ -132,14 +136,28 @@ func Catalog(ctx context.Context, c CatalogConfig, out io.Writer) error {
 			client = append(client, time.Since(t))
 			if d, ok := strings.CutPrefix(resp.Header.Get("Server-Timing"), "app;dur="); ok {
 				ms, _ := strconv.ParseFloat(d, 64)
-				server = append(server, time.Duration(ms*float64(time.Millisecond)))
+				d := time.Duration(ms * float64(time.Millisecond))
+				server = append(server, d)
+				slowest = append(slowest, slowRequest{u, d})
 			}
 		}
-		fmt.Fprintf(out, "%-13s %d requests: server %s; client %s\n", k.name, c.Requests, pcts(server), pcts(client))
+		var gcAfter runtime.MemStats
+		runtime.ReadMemStats(&gcAfter)
+		fmt.Fprintf(out, "%-13s %d requests: server %s; client %s; %d GCs\n", k.name, c.Requests, pcts(server), pcts(client), gcAfter.NumGC-gcBefore.NumGC)
+		// The slowest requests, to tell a heavy request from a noisy moment.
+		sort.Slice(slowest, func(i, j int) bool { return slowest[i].took > slowest[j].took })
+		for _, r := range slowest[:min(5, len(slowest))] {
+			fmt.Fprintf(out, "    %6.1fms %s\n", ms(r.took), strings.TrimPrefix(r.url, base))
+		}
 	}
 	fmt.Fprintf(out, "process RSS peak %d MiB (catalog and this benchmark)\n", rssKiB(os.Getpid(), "VmHWM")/1024)
 	cancel()
 	return <-done
+}
+
+type slowRequest struct {
+	url  string
+	took time.Duration
 }
 
 func pcts(d []time.Duration) string {

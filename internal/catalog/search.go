@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	stdregexp "regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -37,9 +38,17 @@ import (
 // 100,000-posting disjunction per field; measured at 100,000 products, the
 // per-field index answered in 110–310 ms and this one in 1–73 ms (in the
 // process, without HTTP; BENCHMARKS.md).
+//
+// The index is split into shards, one per core, that bleve searches in
+// parallel (an index alias) and merges by relevance: a word found in most
+// of the mesh costs its postings' scoring, which one core does alone
+// otherwise. A document's shard is a hash of its id. Relevance uses each
+// shard's own word statistics, which agree closely because the documents
+// are spread evenly.
 type searchIndex struct {
-	dir   string
-	index bleve.Index
+	dir    string
+	shards []bleve.Index
+	index  bleve.Index // an alias over the shards
 
 	mu     sync.RWMutex
 	hashes map[string]uint64 // document id -> content hash, to reindex only what changed
@@ -94,11 +103,34 @@ func (d searchDoc) indexed() indexedDoc {
 	return indexedDoc{Kind: d.Kind, All: b.String(), Title: titleOf(d.Name)}
 }
 
-func newSearchIndex() (*searchIndex, error) {
+// searchShards is how many shards the index has: one per core, at most 8.
+func searchShards() int { return min(max(runtime.GOMAXPROCS(0), 1), 8) }
+
+func newSearchIndex(shards int) (*searchIndex, error) {
 	dir, err := os.MkdirTemp("", "meshpulse-catalog-index-")
 	if err != nil {
 		return nil, err
 	}
+	m, err := searchMapping()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s := &searchIndex{dir: dir, hashes: map[string]uint64{}, boost: map[string]float64{}}
+	for k := range shards {
+		idx, err := bleve.New(fmt.Sprintf("%s/shard%d", dir, k), m)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("search index: %w", err)
+		}
+		s.shards = append(s.shards, idx)
+	}
+	s.index = bleve.NewIndexAlias(s.shards...)
+	return s, nil
+}
+
+// searchMapping says how documents are analysed and indexed.
+func searchMapping() (*mapping.IndexMappingImpl, error) {
 	m := bleve.NewIndexMapping()
 	// Words are runs of letters and digits: URNs, dotted names and
 	// snake_case split into the words people type (sales, orders,
@@ -134,17 +166,21 @@ func newSearchIndex() (*searchIndex, error) {
 	kind.IncludeInAll = false
 	doc.AddFieldMappingsAt("kind", kind)
 	m.DefaultMapping = doc
-	idx, err := bleve.New(dir+"/index", m)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("search index: %w", err)
-	}
-	return &searchIndex{dir: dir, index: idx, hashes: map[string]uint64{}, boost: map[string]float64{}}, nil
+	return m, nil
 }
 
 func (s *searchIndex) close() {
-	s.index.Close()
+	for _, idx := range s.shards {
+		idx.Close()
+	}
 	os.RemoveAll(s.dir)
+}
+
+// shardOf is the shard that holds a document.
+func (s *searchIndex) shardOf(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % uint32(len(s.shards)))
 }
 
 // update indexes new and changed documents and removes the gone ones; it
@@ -184,15 +220,18 @@ func (s *searchIndex) update(products map[string]productInfo, datasets map[strin
 	// every analysed document in memory at once (gigabytes at 100,000
 	// products), and bleve merges the segments anyway.
 	const batchDocs = 5000
-	b := s.index.NewBatch()
-	send := func() error {
-		if b.Size() == 0 {
+	batches := make([]*bleve.Batch, len(s.shards))
+	for k, idx := range s.shards {
+		batches[k] = idx.NewBatch()
+	}
+	send := func(k int) error {
+		if batches[k].Size() == 0 {
 			return nil
 		}
-		if err := s.index.Batch(b); err != nil {
+		if err := s.shards[k].Batch(batches[k]); err != nil {
 			return fmt.Errorf("search index: %w", err)
 		}
-		b.Reset()
+		batches[k].Reset()
 		return nil
 	}
 	next := make(map[string]uint64, len(docs))
@@ -204,12 +243,13 @@ func (s *searchIndex) update(products map[string]productInfo, datasets map[strin
 		h := hashDoc(d)
 		next[id] = h
 		if old[id] != h {
-			if err := b.Index(id, d.indexed()); err != nil {
+			k := s.shardOf(id)
+			if err := batches[k].Index(id, d.indexed()); err != nil {
 				return 0, err
 			}
 			changed++
-			if b.Size() >= batchDocs {
-				if err := send(); err != nil {
+			if batches[k].Size() >= batchDocs {
+				if err := send(k); err != nil {
 					return 0, err
 				}
 			}
@@ -217,11 +257,13 @@ func (s *searchIndex) update(products map[string]productInfo, datasets map[strin
 	}
 	for id := range old {
 		if _, ok := docs[id]; !ok {
-			b.Delete(id)
+			batches[s.shardOf(id)].Delete(id)
 		}
 	}
-	if err := send(); err != nil {
-		return 0, err
+	for k := range s.shards {
+		if err := send(k); err != nil {
+			return 0, err
+		}
 	}
 	s.mu.Lock()
 	s.hashes, s.boost = next, boost
@@ -413,35 +455,43 @@ const maxPrefixTerms = 32
 // in a disjunction (a prefix of one very common word took twice a term's
 // time).
 func (s *searchIndex) expand(prefix string) ([]string, error) {
-	dict, err := s.index.FieldDictPrefix("all", []byte(prefix))
+	counts := map[string]uint64{}
+	for _, idx := range s.shards {
+		if err := prefixCounts(idx, prefix, counts); err != nil {
+			return nil, err
+		}
+	}
+	terms := make([]string, 0, len(counts))
+	for t := range counts {
+		terms = append(terms, t)
+	}
+	sort.Slice(terms, func(i, j int) bool {
+		if counts[terms[i]] != counts[terms[j]] {
+			return counts[terms[i]] > counts[terms[j]]
+		}
+		return terms[i] < terms[j]
+	})
+	return terms[:min(len(terms), maxPrefixTerms)], nil
+}
+
+// prefixCounts adds the documents of one shard per word starting with
+// prefix.
+func prefixCounts(idx bleve.Index, prefix string, counts map[string]uint64) error {
+	dict, err := idx.FieldDictPrefix("all", []byte(prefix))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer dict.Close()
-	type entry struct {
-		term  string
-		count uint64
-	}
-	var all []entry
 	for {
 		e, err := dict.Next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if e == nil {
-			break
+			return nil
 		}
-		all = append(all, entry{e.Term, e.Count})
+		counts[e.Term] += e.Count
 	}
-	if len(all) > maxPrefixTerms {
-		sort.Slice(all, func(i, j int) bool { return all[i].count > all[j].count })
-		all = all[:maxPrefixTerms]
-	}
-	terms := make([]string, len(all))
-	for k, e := range all {
-		terms[k] = e.term
-	}
-	return terms, nil
 }
 
 // anyTerm matches any of the words in the indexed text.

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -26,14 +27,25 @@ func TestSearchFindsWhatPeopleType(t *testing.T) {
 	add("domain7", "stock", "warehouse stock", nil, "sku")
 	add("domain1", "stock", "warehouse stock", nil, "sku")
 
-	s, err := newSearchIndex()
-	if err != nil {
-		t.Fatal(err)
+	// One shard, and several: a document's shard must not change what is
+	// found first.
+	for _, shards := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d shards", shards), func(t *testing.T) {
+			s, err := newSearchIndex(shards)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			if _, err := s.update(products, datasets, map[string]int{}); err != nil {
+				t.Fatal(err)
+			}
+			searchFirst(t, s)
+		})
 	}
-	defer s.close()
-	if _, err := s.update(products, datasets, map[string]int{}); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// searchFirst checks what comes first for what a user types.
+func searchFirst(t *testing.T, s *searchIndex) {
 	for _, c := range []struct {
 		typed string
 		first string // "" for no result

@@ -72,7 +72,7 @@ func New(cfg Config, conn driver.Conn, db string, kafkaOpts []kgo.Opt, codecs *e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	idx, err := newSearchIndex()
+	idx, err := newSearchIndex(searchShards())
 	if err != nil {
 		return nil, err
 	}
