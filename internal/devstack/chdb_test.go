@@ -104,6 +104,9 @@ func TestCurrentClickHouseAgrees(t *testing.T) {
 		if table == "schema_migrations" {
 			continue // written by the migrations themselves on both sides
 		}
+		if table == "usage_consumers_daily" {
+			continue // filled from usage_events by its materialized view on both sides
+		}
 		values, err := old("SELECT * FROM " + table + " FORMAT Values")
 		if err != nil {
 			t.Fatalf("export %s: %v\n%s", table, err, values)

@@ -48,13 +48,27 @@ FROM {db}.dataset_runs
 WHERE event_time >= toDateTime(?) {only}
 GROUP BY dataset_urn`
 
+	// Distinct consumers in the adoption window [cur, now] and in the one
+	// before it [prev, cur). Whole days come from the daily uniq states
+	// (usage_consumers_daily: every day after prev's, except cur's, which the window
+	// boundary splits); the rest, reads on prev's day and on cur's day,
+	// from the log. The two parts overlap when both windows fall in one day,
+	// which uniq does not mind: a consumer counted twice is counted once.
 	// uniq counts exactly below 65,536 distinct values per group (its hash
 	// set only starts sampling beyond) and costs far less than uniqExact.
-	queryUsage = `SELECT dataset_urn,
-       uniqIf(consumer_user, event_time >= toDateTime(?)) AS consumers,
-       uniqIf(consumer_user, event_time < toDateTime(?)) AS previous
-FROM {db}.usage_events
-WHERE event_time >= toDateTime(?) {only}
+	// Arguments: cur, prev, cur, cur, prev, prev, cur.
+	queryUsage = `SELECT dataset_urn, uniqMergeIf(state, current) AS consumers, uniqMergeIf(state, NOT current) AS previous
+FROM (
+  SELECT dataset_urn, day > toDate(toDateTime(?)) AS current, consumers AS state
+  FROM {db}.usage_consumers_daily
+  WHERE day > toDate(toDateTime(?)) AND day != toDate(toDateTime(?)) {only}
+  UNION ALL
+  SELECT dataset_urn, event_time >= toDateTime(?) AS current, uniqState(consumer_user) AS state
+  FROM {db}.usage_events
+  WHERE event_time >= toDateTime(?)
+    AND (toDate(event_time) = toDate(toDateTime(?)) OR toDate(event_time) = toDate(toDateTime(?))) {only}
+  GROUP BY dataset_urn, current
+)
 GROUP BY dataset_urn`
 
 	// The scores other replicas computed for their share (trust flows
@@ -97,8 +111,8 @@ func Queries(db string) []Query {
 		{"checks (share)", q(queryChecks, db, true), append(ts(1), "wanted")},
 		{"runs (all)", q(queryRuns, db, false), ts(3)},
 		{"runs (share)", q(queryRuns, db, true), append(ts(3), "wanted")},
-		{"usage (all)", q(queryUsage, db, false), ts(3)},
-		{"usage (share)", q(queryUsage, db, true), append(ts(3), "wanted")},
+		{"usage (all)", q(queryUsage, db, false), ts(7)},
+		{"usage (share)", q(queryUsage, db, true), append(ts(7), "wanted")},
 		{"remote scores", q(queryRemote, db, false), nil},
 		{"remote scores (changed)", q(queryRemote, db, true), []string{"wanted"}},
 		{"clock", "SELECT now()", nil},
@@ -407,7 +421,8 @@ func loadFamilies(ctx context.Context, conn driver.Conn, db string, pol *model.P
 	})
 	run(2, usage, func(qctx context.Context, filtered bool) error {
 		w := pol.Windows.Adoption.Duration
-		return scan(qctx, conn, q(queryUsage, db, filtered), []any{unix(now.Add(-w)), unix(now.Add(-w)), unix(now.Add(-2 * w))}, func(rows driver.Rows) error {
+		cur, prev := unix(now.Add(-w)), unix(now.Add(-2*w))
+		return scan(qctx, conn, q(queryUsage, db, filtered), []any{cur, prev, cur, cur, prev, prev, cur}, func(rows driver.Rows) error {
 			var ds string
 			var cur, prev uint64
 			if err := rows.Scan(&ds, &cur, &prev); err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -202,6 +203,20 @@ func TestUpgradeKeepsDatasets(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
+	// Reads stored before the daily consumer states existed are counted by
+	// the migration that adds them.
+	u, err := conn.PrepareBatch(ctx, "INSERT INTO "+cfg.Database+".usage_events (event_id, event_time, event_time_ms, dataset_urn, consumer_user)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, user := range []string{"ann", "bob", "ann"} {
+		if err := u.Append(fmt.Sprint("u-", k), now, now.UnixMilli(), "urn:mesh:dataset:wh:a", user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := u.Send(); err != nil {
+		t.Fatal(err)
+	}
 	if applied, err := store.Migrate(ctx, conn, cfg.Database); err != nil || len(applied) == 0 {
 		t.Fatalf("upgrade applied %v: %v", applied, err)
 	}
@@ -210,6 +225,7 @@ func TestUpgradeKeepsDatasets(t *testing.T) {
 		"SELECT count() FROM {db}.dataset_fields WHERE field_pii = 1":    2,
 		"SELECT count() FROM {db}.dataset_owners WHERE domain = 'sales'": 2,
 		"SELECT count() FROM {db}.dataset_declarations FINAL":            2,
+		"SELECT uniqMerge(consumers) FROM {db}.usage_consumers_daily":    2,
 	} {
 		var n uint64
 		if err := conn.QueryRow(ctx, strings.ReplaceAll(q, "{db}", cfg.Database)).Scan(&n); err != nil || n != want {
