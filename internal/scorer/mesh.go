@@ -398,12 +398,48 @@ func (s *Scorer) incremental(ctx context.Context, sh share, now time.Time) (Pass
 	return PassStats{Affected: len(roots), Scored: scored, Alerts: alerts, Phases: ph.list}, err
 }
 
+// publishChunk is how many products publish handles at a time: their
+// verdicts, score rows, alerts and encoded records are built, written and
+// dropped before the next ones, so a full pass over a large share holds
+// one chunk's worth of them, not the share's.
+const publishChunk = 10_000
+
 // publish turns the scores of own products into verdicts, writes the ones
-// that changed (current scores, history), publishes the alerts, and
-// announces own scores that changed to the other replicas.
+// that changed (all of them on the day's first full pass: the daily
+// snapshot) to current scores and history, publishes the alerts, and
+// announces own scores that changed to the other replicas, chunk by chunk. A chunk that fails stops the pass; what the
+// earlier chunks wrote and published stays, the rest is written next pass.
 func (s *Scorer) publish(ctx context.Context, sh share, products []string, partials []model.Partial, now time.Time, full bool, ph *phases) (int, int, error) {
-	m := s.mesh
 	snapshot := full && now.Format("2006-01-02") != s.snapDay
+	var took publishTimes
+	scored, alerted := 0, 0
+	for lo := 0; lo < len(products); lo += publishChunk {
+		hi := min(lo+publishChunk, len(products))
+		n, a, err := s.publishSome(ctx, sh, products[lo:hi], partials[lo:hi], now, snapshot, &took)
+		scored, alerted = scored+n, alerted+a
+		if err != nil {
+			return scored, alerted, err
+		}
+	}
+	ph.add("verdicts", took.verdicts)
+	ph.add("write scores", took.write)
+	ph.add("publish", took.publish)
+	if snapshot {
+		s.snapDay = now.Format("2006-01-02")
+		if err := dropOldHistory(ctx, s.conn, s.db, now, s.cfg.HistoryRetention, sh); err != nil {
+			s.log.Warn().Err(err).Msg("history retention")
+		}
+	}
+	return scored, alerted, nil
+}
+
+// publishTimes adds up the steps of publish over its chunks.
+type publishTimes struct{ verdicts, write, publish time.Duration }
+
+// publishSome is publish for one chunk of products.
+func (s *Scorer) publishSome(ctx context.Context, sh share, products []string, partials []model.Partial, now time.Time, snapshot bool, took *publishTimes) (int, int, error) {
+	m := s.mesh
+	start := time.Now()
 	verdicts := make([]verdict, len(products))
 	lasts := make([]*lastAlert, len(products))
 	s.mu.Lock()
@@ -441,60 +477,57 @@ func (s *Scorer) publish(ctx context.Context, sh share, products []string, parti
 			alerts = append(alerts, ev)
 		}
 	}
-	ph.done("verdicts")
+	took.verdicts += time.Since(start)
+	start = time.Now()
 	if err := writeScores(ctx, s.conn, s.db, rows); err != nil {
 		for _, r := range rows {
 			delete(m.written, r.v.product) // written again next time
 		}
 		return 0, 0, err
 	}
-	ph.done("write scores")
-	if snapshot {
-		s.snapDay = now.Format("2006-01-02")
-		if err := dropOldHistory(ctx, s.conn, s.db, now, s.cfg.HistoryRetention, sh); err != nil {
-			s.log.Warn().Err(err).Msg("history retention")
-		}
-	}
+	took.write += time.Since(start)
+	start = time.Now()
+	defer func() { took.publish += time.Since(start) }()
 	if len(notices) > 0 && !sh.all {
 		if err := s.client.ProduceSync(ctx, notices...).FirstErr(); err != nil {
 			s.log.Warn().Err(err).Msg("announce changed scores to the other replicas (their next full pass catches up)")
 		}
 	}
-	if len(alerts) > 0 {
-		recs := make([]*kgo.Record, len(alerts))
-		var encErr error
-		var mu sync.Mutex
-		parallel(len(alerts), func(lo, hi int) {
-			for k := lo; k < hi; k++ {
-				ev := alerts[k]
-				b, err := s.codecs.Encode(ev)
-				if err != nil {
-					mu.Lock()
-					encErr = err
-					mu.Unlock()
-					return
-				}
-				recs[k] = &kgo.Record{Topic: events.TopicScores, Partition: Partition(ev.ProductURN, s.parts), Key: []byte(ev.ProductURN), Value: b,
-					Headers: []kgo.RecordHeader{{Key: HeaderReplica, Value: []byte(s.cfg.Replica)}, {Key: HeaderGroup, Value: []byte(s.cfg.Group)}}}
-			}
-		})
-		if encErr != nil {
-			return 0, 0, encErr
-		}
-		if err := s.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return 0, 0, fmt.Errorf("publish %d score changes: %w", len(recs), err)
-		}
-		s.mu.Lock()
-		for _, ev := range alerts {
-			if shd := sh.shards[Partition(ev.ProductURN, s.parts)]; shd != nil {
-				shd.alerted[ev.ProductURN] = lastOf(ev)
-			}
-		}
-		s.mu.Unlock()
-		s.published.Add(int64(len(alerts)))
-		s.m.alerts.Add(float64(len(alerts)))
+	if len(alerts) == 0 {
+		return len(rows), 0, nil
 	}
-	ph.done("publish")
+	recs := make([]*kgo.Record, len(alerts))
+	var encErr error
+	var mu sync.Mutex
+	parallel(len(alerts), func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			ev := alerts[k]
+			b, err := s.codecs.Encode(ev)
+			if err != nil {
+				mu.Lock()
+				encErr = err
+				mu.Unlock()
+				return
+			}
+			recs[k] = &kgo.Record{Topic: events.TopicScores, Partition: Partition(ev.ProductURN, s.parts), Key: []byte(ev.ProductURN), Value: b,
+				Headers: []kgo.RecordHeader{{Key: HeaderReplica, Value: []byte(s.cfg.Replica)}, {Key: HeaderGroup, Value: []byte(s.cfg.Group)}}}
+		}
+	})
+	if encErr != nil {
+		return len(rows), 0, encErr
+	}
+	if err := s.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return len(rows), 0, fmt.Errorf("publish %d score changes: %w", len(recs), err)
+	}
+	s.mu.Lock()
+	for _, ev := range alerts {
+		if shd := sh.shards[Partition(ev.ProductURN, s.parts)]; shd != nil {
+			shd.alerted[ev.ProductURN] = lastOf(ev)
+		}
+	}
+	s.mu.Unlock()
+	s.published.Add(int64(len(alerts)))
+	s.m.alerts.Add(float64(len(alerts)))
 	return len(rows), len(alerts), nil
 }
 

@@ -197,3 +197,9 @@ func (p *phases) done(name string) {
 	p.list = append(p.list, Phase{name, now.Sub(p.last)})
 	p.last = now
 }
+
+// add records a step timed apart (its parts interleaved with others').
+func (p *phases) add(name string, took time.Duration) {
+	p.list = append(p.list, Phase{name, took})
+	p.last = time.Now()
+}

@@ -31,7 +31,7 @@ func TestUsageFromDailyStatesEqualsTheLog(t *testing.T) {
 	b := &store.Batch{}
 	for range 3000 {
 		// reads over the last 20 days, a few of them in the future
-		at := now.Add(-time.Duration(rng.Int64N(int64(20*24*time.Hour)))).Add(time.Duration(rng.IntN(3)) * time.Hour)
+		at := now.Add(-time.Duration(rng.Int64N(int64(20 * 24 * time.Hour)))).Add(time.Duration(rng.IntN(3)) * time.Hour)
 		b.AddUsage(&events.UsageEvent{Envelope: events.Envelope{EventID: fmt.Sprint(rng.Uint64()), EventTime: at},
 			DatasetURN: datasets[rng.IntN(len(datasets))], Consumer: events.Consumer{User: fmt.Sprint("user_", rng.IntN(400))}, AccessKind: "query"}, "")
 	}
