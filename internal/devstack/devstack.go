@@ -127,8 +127,12 @@ func Run(ctx context.Context, c Config, out io.Writer, log zerolog.Logger) error
 		return err
 	}
 	host, port, _ := strings.Cut(chAddr, ":")
-	fmt.Fprintf(out, "meshpulse dev\n  kafka:      %s\n  clickhouse: %s (database %s)\n  query:      clickhouse-client --host %s --port %s --database %s\n  metrics:    http://%s/metrics\n  domains:    %s (topics mesh.<domain>.metadata|lineage|usage|quality and mesh.platform.*; more with -domains)\n",
-		brokers, chAddr, c.Database, host, port, c.Database, c.HTTPAddr, strings.Join(cli.SplitList(ic.Domains), ", "))
+	metrics := "off (-http is empty)"
+	if c.HTTPAddr != "" {
+		metrics = "http://" + c.HTTPAddr + "/metrics"
+	}
+	fmt.Fprintf(out, "meshpulse dev\n  kafka:      %s\n  clickhouse: %s (database %s)\n  query:      clickhouse-client --host %s --port %s --database %s\n  metrics:    %s\n  domains:    %s (topics mesh.<domain>.metadata|lineage|usage|quality and mesh.platform.*; more with -domains)\n",
+		brokers, chAddr, c.Database, host, port, c.Database, metrics, strings.Join(cli.SplitList(ic.Domains), ", "))
 
 	g, gctx := errgroup.WithContext(ctx)
 	ingReady := make(chan *ingest.Ingestor, 1)
