@@ -33,15 +33,16 @@ import (
 
 // ScorerConfig of the scorer benchmark.
 type ScorerConfig struct {
-	Products   int
-	Days       int // days of usage, quality and runs
-	ClickHouse string
-	Keep       bool   // keep the generated database (to query it afterwards)
-	CPUProfile string // profile the incremental passes into this file
-	MemProfile string // heap profile after the first full pass
-	Database   string // reuse a database kept by an earlier run instead of generating one
-	Kafka      string // external brokers; empty runs kfake in this process (its memory then counts in the heap)
-	Changes    []int  // products changed before each incremental pass
+	Products    int
+	Days        int // days of usage, quality and runs
+	ClickHouse  string
+	Keep        bool   // keep the generated database (to query it afterwards)
+	CPUProfile  string // profile the incremental passes into this file
+	FullProfile string // profile the second full pass into this file
+	MemProfile  string // heap profile after the first full pass
+	Database    string // reuse a database kept by an earlier run instead of generating one
+	Kafka       string // external brokers; empty runs kfake in this process (its memory then counts in the heap)
+	Changes     []int  // products changed before each incremental pass
 }
 
 // Scorer generates a mesh of Products products (20 domains, lineage up to
@@ -270,6 +271,16 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	// A second full pass: every product evaluated again, nothing changed,
 	// so nothing is written.
 	quiet()
+	if c.FullProfile != "" {
+		f, err := os.Create(c.FullProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	s.RequestFullPass()
 	for {
 		p, err := wait()
@@ -282,6 +293,9 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 			printPhases(out, p)
 			break
 		}
+	}
+	if c.FullProfile != "" {
+		pprof.StopCPUProfile()
 	}
 
 	// Lineage graph load, as other programs would do it.

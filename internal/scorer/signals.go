@@ -7,13 +7,13 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unique"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/meshpulse/meshpulse/internal/scorer/model"
+	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/pkg/lineage"
 )
 
@@ -49,15 +49,24 @@ WHERE event_time >= toDateTime(?) {only}
 GROUP BY dataset_urn`
 
 	// Distinct consumers in the adoption window [cur, now] and in the one
-	// before it [prev, cur). Whole days come from the daily uniq states
-	// (usage_consumers_daily: every day after prev's, except cur's, which the window
-	// boundary splits); the rest, reads on prev's day and on cur's day,
-	// from the log. The two parts overlap when both windows fall in one day,
-	// which uniq does not mind: a consumer counted twice is counted once.
-	// uniq counts exactly below 65,536 distinct values per group (its hash
-	// set only starts sampling beyond) and costs far less than uniqExact.
+	// before it [prev, cur), counted over the log. uniq counts exactly below
+	// 65,536 distinct values per group (its hash set only starts sampling
+	// beyond) and costs far less than uniqExact. Arguments: cur, cur, prev.
+	queryUsage = `SELECT dataset_urn,
+       uniqIf(consumer_user, event_time >= toDateTime(?)) AS consumers,
+       uniqIf(consumer_user, event_time < toDateTime(?)) AS previous
+FROM {db}.usage_events
+WHERE event_time >= toDateTime(?) {only}
+GROUP BY dataset_urn`
+
+	// The same from the daily uniq states (usage_consumers_daily), for a
+	// log with many reads per consumer and day. Whole days come from the
+	// states (every day after prev's, except cur's, which the window
+	// boundary splits); reads on prev's day and on cur's day from the log.
+	// The two parts overlap when both windows fall in one day, which uniq
+	// does not mind: a consumer counted twice is counted once.
 	// Arguments: cur, prev, cur, cur, prev, prev, cur.
-	queryUsage = `SELECT dataset_urn, uniqMergeIf(state, current) AS consumers, uniqMergeIf(state, NOT current) AS previous
+	queryUsageDaily = `SELECT dataset_urn, uniqMergeIf(state, current) AS consumers, uniqMergeIf(state, NOT current) AS previous
 FROM (
   SELECT dataset_urn, day > toDate(toDateTime(?)) AS current, consumers AS state
   FROM {db}.usage_consumers_daily
@@ -70,6 +79,13 @@ FROM (
   GROUP BY dataset_urn, current
 )
 GROUP BY dataset_urn`
+
+	// How many rows each of the two usage tables holds, to choose the query
+	// (on a cluster, the local tables of the server asked).
+	queryUsageRows = `SELECT table, sum(rows) FROM system.parts
+WHERE database = ? AND active
+  AND table IN ('usage_events', 'usage_consumers_daily', 'usage_events_local', 'usage_consumers_daily_local')
+GROUP BY table`
 
 	// The scores other replicas computed for their share (trust flows
 	// across shares).
@@ -111,8 +127,10 @@ func Queries(db string) []Query {
 		{"checks (share)", q(queryChecks, db, true), append(ts(1), "wanted")},
 		{"runs (all)", q(queryRuns, db, false), ts(3)},
 		{"runs (share)", q(queryRuns, db, true), append(ts(3), "wanted")},
-		{"usage (all)", q(queryUsage, db, false), ts(7)},
-		{"usage (share)", q(queryUsage, db, true), append(ts(7), "wanted")},
+		{"usage (all)", q(queryUsage, db, false), ts(3)},
+		{"usage (share)", q(queryUsage, db, true), append(ts(3), "wanted")},
+		{"usage from daily states (all)", q(queryUsageDaily, db, false), ts(7)},
+		{"usage from daily states (share)", q(queryUsageDaily, db, true), append(ts(7), "wanted")},
 		{"remote scores", q(queryRemote, db, false), nil},
 		{"remote scores (changed)", q(queryRemote, db, true), []string{"wanted"}},
 		{"clock", "SELECT now()", nil},
@@ -419,28 +437,76 @@ func loadFamilies(ctx context.Context, conn driver.Conn, db string, pol *model.P
 			return nil
 		})
 	})
+	usageFrom := "log"
 	run(2, usage, func(qctx context.Context, filtered bool) error {
-		w := pol.Windows.Adoption.Duration
-		cur, prev := unix(now.Add(-w)), unix(now.Add(-2*w))
-		return scan(qctx, conn, q(queryUsage, db, filtered), []any{cur, prev, cur, cur, prev, prev, cur}, func(rows driver.Rows) error {
-			var ds string
-			var cur, prev uint64
-			if err := rows.Scan(&ds, &cur, &prev); err != nil {
-				return err
-			}
-			ds = intern(ds)
-			s.usage[ds] = [2]int{int(cur), int(prev)}
-			return nil
-		})
+		daily, err := usageFromDaily(qctx, conn, db)
+		if err != nil {
+			return err
+		}
+		if daily {
+			usageFrom = "daily states"
+		}
+		return loadUsage(qctx, conn, db, pol, now, filtered, daily, s.usage)
 	})
 	wg.Wait()
-	ph.done(fmt.Sprintf("load signals (checks %.3fs, runs %.3fs, usage %.3fs at once)", took[0].Seconds(), took[1].Seconds(), took[2].Seconds()))
+	ph.done(fmt.Sprintf("load signals (checks %.3fs, runs %.3fs, usage %.3fs from the %s, at once)", took[0].Seconds(), took[1].Seconds(), took[2].Seconds(), usageFrom))
 	for i, what := range []string{"checks", "runs", "usage"} {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("load %s: %w", what, errs[i])
 		}
 	}
 	return s, nil
+}
+
+// readsPerStateForDaily is how many reads of the log per daily state make
+// the states the cheaper way to count consumers. Measured on ClickHouse
+// 18.16 (BENCHMARKS.md): the log costs about 150 ns a read, a state about
+// 1.7 µs to merge, and the windows' edge days are read from the log either
+// way; below this, counting the log is faster.
+const readsPerStateForDaily = 12
+
+// usageFromDaily chooses where consumers are counted: from the daily
+// states when the log holds many reads per state (a large mesh's usage:
+// many reads per consumer and day), else from the log itself.
+func usageFromDaily(ctx context.Context, conn driver.Conn, db string) (bool, error) {
+	rows, err := conn.Query(ctx, queryUsageRows, db)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	n := map[string]uint64{}
+	for rows.Next() {
+		var table string
+		var count uint64
+		if err := rows.Scan(&table, &count); err != nil {
+			return false, err
+		}
+		n[strings.TrimSuffix(table, store.LocalSuffix)] += count
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	return n["usage_consumers_daily"] > 0 && n["usage_events"] >= readsPerStateForDaily*n["usage_consumers_daily"], nil
+}
+
+// loadUsage reads distinct consumers now and before by dataset into out,
+// from the daily states or from the log.
+func loadUsage(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, filtered, daily bool, out map[string][2]int) error {
+	w := pol.Windows.Adoption.Duration
+	cur, prev := now.Add(-w).Unix(), now.Add(-2*w).Unix()
+	query, args := q(queryUsage, db, filtered), []any{cur, cur, prev}
+	if daily {
+		query, args = q(queryUsageDaily, db, filtered), []any{cur, prev, cur, cur, prev, prev, cur}
+	}
+	return scan(ctx, conn, query, args, func(rows driver.Rows) error {
+		var ds string
+		var now, before uint64
+		if err := rows.Scan(&ds, &now, &before); err != nil {
+			return err
+		}
+		out[intern(ds)] = [2]int{int(now), int(before)}
+		return nil
+	})
 }
 
 // has reports whether a dataset's signals were read (it may have none).
@@ -559,8 +625,30 @@ func loadRemote(ctx context.Context, conn driver.Conn, db string, urns []string)
 // intern returns the one copy of s: the same URN is a key of several of
 // the scorer's maps (products, owners, each signal family, the lineage
 // index), and at 100,000 products one copy instead of five is a sizeable
-// part of the heap.
-func intern(s string) string { return unique.Make(s).Value() }
+// part of the heap. A map under a lock rather than the unique package:
+// unique.Make took 1.2 µs a call (its weak references), a third of a warm
+// full pass at 100,000 products (BENCHMARKS.md); the map takes tens of
+// nanoseconds. It forgets everything once it holds maxInterned strings
+// (URNs of products long gone), which costs sharing, not correctness.
+func intern(s string) string {
+	interned.mu.Lock()
+	defer interned.mu.Unlock()
+	if v, ok := interned.m[s]; ok {
+		return v
+	}
+	if len(interned.m) >= maxInterned {
+		interned.m = make(map[string]string)
+	}
+	interned.m[s] = s
+	return s
+}
+
+const maxInterned = 4 << 20
+
+var interned = struct {
+	mu sync.Mutex
+	m  map[string]string
+}{m: make(map[string]string)}
 
 func internAll(ss []string) {
 	for i, s := range ss {

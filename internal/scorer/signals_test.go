@@ -13,11 +13,12 @@ import (
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
-// TestUsageFromDailyStatesEqualsTheLog: the adoption signal read from the
-// daily uniq states and the windows' edge days equals distinct consumers
-// counted over the raw log, for windows of minutes, hours and days whose
-// borders fall inside days, for all datasets and for some, and after a
-// batch is inserted twice (a replay).
+// TestUsageFromDailyStatesEqualsTheLog: the adoption signal, read from the
+// daily uniq states and the windows' edge days or from the log, equals
+// distinct consumers counted exactly over the log, for windows of minutes,
+// hours and days whose borders fall inside days, for all datasets and for
+// some, after a batch is inserted twice (a replay); and the states are
+// chosen when there are many reads per state.
 func TestUsageFromDailyStatesEqualsTheLog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -29,7 +30,7 @@ func TestUsageFromDailyStatesEqualsTheLog(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	datasets := []string{"urn:mesh:dataset:warehouse:sales.orders", "urn:mesh:dataset:warehouse:sales.returns", "urn:mesh:dataset:warehouse:finance.ledger"}
 	b := &store.Batch{}
-	for range 3000 {
+	for range 6000 {
 		// reads over the last 20 days, a few of them in the future
 		at := now.Add(-time.Duration(rng.Int64N(int64(20 * 24 * time.Hour)))).Add(time.Duration(rng.IntN(3)) * time.Hour)
 		b.AddUsage(&events.UsageEvent{Envelope: events.Envelope{EventID: fmt.Sprint(rng.Uint64()), EventTime: at},
@@ -44,13 +45,25 @@ func TestUsageFromDailyStatesEqualsTheLog(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+sc.Database+".usage_consumers_daily").Scan(&states); err != nil || states == 0 {
 		t.Fatalf("daily consumer states: %d, %v; the view did not fill them", states, err)
 	}
+	// 6,000 reads over 20 days, 3 datasets: about 33 reads per state.
+	if daily, err := usageFromDaily(ctx, conn, sc.Database); err != nil || !daily {
+		t.Errorf("with many reads per daily state: from the states %v (%v), want true", daily, err)
+	}
 	for _, window := range []time.Duration{10 * time.Minute, 90 * time.Minute, 24 * time.Hour, 36 * time.Hour, 7 * 24 * time.Hour} {
-		for _, filter := range [][]string{nil, datasets[:2]} {
-			t.Run(fmt.Sprintf("%s/%d datasets", window, len(filter)), func(t *testing.T) {
+		for _, c := range []struct {
+			filter []string
+			daily  bool
+		}{{nil, true}, {datasets[:2], true}, {nil, false}, {datasets[:2], false}} {
+			t.Run(fmt.Sprintf("%s/%d datasets/daily %v", window, len(c.filter), c.daily), func(t *testing.T) {
+				filter := c.filter
 				pol := model.DefaultPolicy()
 				pol.Windows.Adoption.Duration = window
-				got, err := loadFamilies(ctx, conn, sc.Database, &pol, now, []string{}, []string{}, filter, newPhases())
+				got := map[string][2]int{}
+				qctx, err := wanted(ctx, filter)
 				if err != nil {
+					t.Fatal(err)
+				}
+				if err := loadUsage(qctx, conn, sc.Database, &pol, now, filter != nil, c.daily, got); err != nil {
 					t.Fatal(err)
 				}
 				want := map[string][2]int{}
@@ -73,8 +86,8 @@ func TestUsageFromDailyStatesEqualsTheLog(t *testing.T) {
 				if len(want) == 0 {
 					t.Fatal("no usage in the windows: the test data is wrong")
 				}
-				if fmt.Sprint(got.usage) != fmt.Sprint(want) {
-					t.Errorf("consumers (now, before) by dataset:\n got %v\nwant %v", got.usage, want)
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("consumers (now, before) by dataset:\n got %v\nwant %v", got, want)
 				}
 			})
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -219,9 +220,9 @@ func qualityComponent(s Signals, p *Policy, pol Effective) (Component, []string,
 	if minRate <= 0 {
 		minRate, declared = pol.DefaultMinPassRate, false
 	}
-	sloText := fmt.Sprintf("SLO %.0f%%", 100*minRate)
+	sloText := "SLO " + percent(minRate)
 	if !declared {
-		sloText = fmt.Sprintf("default %.0f%%, no SLO declared", 100*minRate)
+		sloText = "default " + percent(minRate) + ", no SLO declared"
 	}
 	var problems []string
 	switch {
@@ -241,7 +242,7 @@ func qualityComponent(s Signals, p *Policy, pol Effective) (Component, []string,
 		}
 		c.Detail = fmt.Sprintf("%d of %s failed on %s", nFail, plural(len(s.Checks), "check", "checks"), strings.Join(parts, "; "))
 	}
-	c.Detail += fmt.Sprintf(" (pass rate %.0f%%, %s)", 100*rate, sloText)
+	c.Detail += " (pass rate " + percent(rate) + ", " + sloText + ")"
 	var caps []string
 	if rate < minRate {
 		caps = append(caps, fmt.Sprintf("quality pass rate %.0f%% below its %s", 100*rate, sloText))
@@ -279,7 +280,7 @@ func freshnessComponent(s Signals, pol Effective, now time.Time) (Component, []s
 	default:
 		c.Score = round1(100 * (1 - float64(age-slo)/float64(2*slo)))
 	}
-	c.Detail = fmt.Sprintf("last successful run %s ago (%s)", human(age), sloText)
+	c.Detail = "last successful run " + human(age) + " ago (" + sloText + ")"
 	if age > slo {
 		breach := fmt.Sprintf("last successful run %s ago, past its %s", human(age), sloText)
 		return c, []string{breach}, breach
@@ -314,11 +315,11 @@ func adoptionComponent(s Signals, p *Policy) Component {
 	trend := "steady"
 	switch {
 	case s.Consumers > s.PrevConsumers:
-		trend = fmt.Sprintf("up from %d", s.PrevConsumers)
+		trend = "up from " + strconv.Itoa(s.PrevConsumers)
 	case s.Consumers < s.PrevConsumers:
-		trend = fmt.Sprintf("down from %d", s.PrevConsumers)
+		trend = "down from " + strconv.Itoa(s.PrevConsumers)
 	}
-	c.Detail = fmt.Sprintf("%s in the window (%s)", plural(s.Consumers, "distinct consumer", "distinct consumers"), trend)
+	c.Detail = plural(s.Consumers, "distinct consumer", "distinct consumers") + " in the window (" + trend + ")"
 	return c
 }
 
@@ -341,19 +342,21 @@ func completeness(s Signals, pol Effective) ([]Component, []string) {
 	char := func(name string, score float64, detail string) Component {
 		return Component{Name: name, Score: round1(score), Known: true, Detail: detail}
 	}
+	// The details are concatenated rather than formatted: this runs for
+	// every product on every pass, and fmt was a sixth of a full pass.
 	fieldsText := func(n int, what string) string {
-		return fmt.Sprintf("%d of %s %s", n, plural(m.Fields, "field", "fields"), what)
+		return strconv.Itoa(n) + " of " + plural(m.Fields, "field", "fields") + " " + what
 	}
 	cs := []Component{
 		char("discoverable", part(m.Description != "", 40)+part(len(m.Tags) > 0, 30)+part(len(m.Owners) > 0, 30),
-			fmt.Sprintf("description %s, %s, %s", yesNo(m.Description != ""), plural(len(m.Tags), "tag", "tags"), plural(len(m.Owners), "owner", "owners"))),
-		char("addressable", 50+part(m.Outputs > 0, 50), fmt.Sprintf("canonical urn, %s", plural(m.Outputs, "output dataset", "output datasets"))),
+			"description "+yesNo(m.Description != "")+", "+plural(len(m.Tags), "tag", "tags")+", "+plural(len(m.Owners), "owner", "owners")),
+		char("addressable", 50+part(m.Outputs > 0, 50), "canonical urn, "+plural(m.Outputs, "output dataset", "output datasets")),
 		char("understandable", 100*frac(m.FieldsDescribed, m.Fields), fieldsText(m.FieldsDescribed, "described")),
 		char("accessible", part(m.AccessNotes != "" || m.DocumentationURL != "", 100), "access notes or documentation "+yesNo(m.AccessNotes != "" || m.DocumentationURL != "")),
-		char("trustworthy", part(m.HasSLO, 50)+part(len(s.Checks) > 0, 50), fmt.Sprintf("SLO %s, %s running", yesNo(m.HasSLO), plural(len(s.Checks), "check", "checks"))),
+		char("trustworthy", part(m.HasSLO, 50)+part(len(s.Checks) > 0, 50), "SLO "+yesNo(m.HasSLO)+", "+plural(len(s.Checks), "check", "checks")+" running"),
 		char("interoperable", 50*frac(m.OutputsWithSchema, m.Outputs)+50*frac(m.FieldsSnakeCase, m.Fields),
-			fmt.Sprintf("%d of %s with a registered schema, %s", m.OutputsWithSchema, plural(m.Outputs, "output", "outputs"), fieldsText(m.FieldsSnakeCase, "snake_case"))),
-		char("secure", 100*frac(m.FieldsClassified, m.Fields), fieldsText(m.FieldsClassified, "classified")+fmt.Sprintf(", %d marked PII", m.PIIFields)),
+			strconv.Itoa(m.OutputsWithSchema)+" of "+plural(m.Outputs, "output", "outputs")+" with a registered schema, "+fieldsText(m.FieldsSnakeCase, "snake_case")),
+		char("secure", 100*frac(m.FieldsClassified, m.Fields), fieldsText(m.FieldsClassified, "classified")+", "+strconv.Itoa(m.PIIFields)+" marked PII"),
 	}
 	var missing []string
 	for _, r := range pol.RequiredMetadata {
@@ -395,6 +398,9 @@ func short(urn string) string {
 // Short renders a URN without its urn:mesh:<kind>: prefix.
 func Short(urn string) string { return short(urn) }
 
+// percent renders a fraction as a whole percentage, as %.0f%% would.
+func percent(f float64) string { return strconv.FormatFloat(100*f, 'f', 0, 64) + "%" }
+
 func human(d time.Duration) string {
 	switch {
 	case d >= 48*time.Hour:
@@ -419,7 +425,7 @@ func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return strconv.Itoa(n) + " " + many
 }
 
 func nonEmpty(ss ...string) []string {
