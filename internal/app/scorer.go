@@ -30,6 +30,10 @@ type ScorerConfig struct {
 	// Migrate applies missing migrations at start; without it the schema
 	// is only checked.
 	Migrate bool
+	// MemoryLimitMiB is the Go runtime's soft memory limit for a standalone
+	// scorer (0: Go's default). The scorer's heap grows with the mesh, so
+	// there is no default; deployments set it below the container's limit.
+	MemoryLimitMiB int
 }
 
 // RegisterFlags adds every flag of the scorer.
@@ -40,12 +44,17 @@ func (c *ScorerConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http", ":8081", "address of /metrics, /healthz, /readyz; empty to disable (env MESHPULSE_HTTP)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env MESHPULSE_LOG_LEVEL)")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply missing ClickHouse migrations at start; false only checks the schema (env MESHPULSE_MIGRATE)")
+	fs.IntVar(&c.MemoryLimitMiB, "memory-limit", 0, "soft memory limit in MiB (the Go runtime collects harder as the heap nears it); 0 for Go's default; at 100,000 products 900 keeps the heap under 1 GiB; GOMEMLIMIT, when set, wins (env MESHPULSE_MEMORY_LIMIT)")
 }
 
 // Validate reports every problem at once, the policy file's included.
 func (c *ScorerConfig) Validate() error {
 	_, perr := model.LoadPolicy(c.Scorer.PolicyFile)
-	return errors.Join(c.Kafka.Validate(), c.Store.Validate(), c.Scorer.Validate(), perr)
+	var merr error
+	if c.MemoryLimitMiB < 0 {
+		merr = errors.New("the memory limit must not be negative")
+	}
+	return errors.Join(c.Kafka.Validate(), c.Store.Validate(), c.Scorer.Validate(), perr, merr)
 }
 
 // RunScorer migrates ClickHouse, creates the topics and scores until ctx ends.
