@@ -20,6 +20,7 @@ import (
 	"github.com/meshpulse/meshpulse/internal/scorer"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
+	"github.com/meshpulse/meshpulse/internal/testmesh"
 )
 
 // TestCurrentClickHouseAgrees runs every migration, every query the scorer
@@ -32,7 +33,7 @@ func TestCurrentClickHouseAgrees(t *testing.T) {
 	}
 	// Data on 18.16, through the real write paths: the demo mesh through
 	// the ingestor, and the scorer's history.
-	sc, stop := demoData(t)
+	sc, stop := testmesh.DemoData(t)
 	ctx := context.Background()
 	conn, err := store.OpenInDatabase(ctx, sc)
 	if err != nil {
@@ -163,7 +164,7 @@ func TestCurrentClickHouseAgrees(t *testing.T) {
 	for _, v := range []string{"openlineage_datasets_current", "openlineage_dataset_fields", "dataset_aliases", "column_lineage"} {
 		queries = append(queries, query{"view " + v, "SELECT * FROM " + db + "." + v})
 	}
-	for _, q := range readmeQueries(t) {
+	for _, q := range testmesh.ReadmeQueries(t) {
 		queries = append(queries, query{"README", q})
 	}
 	if _, err := cur("USE " + db); err != nil {
