@@ -97,6 +97,7 @@ func runMigrate(args []string) int {
 	fs := flag.NewFlagSet("migrate", flag.ExitOnError)
 	kc.RegisterFlags(fs)
 	sc.RegisterFlags(fs)
+	fs.StringVar(&sc.Cluster, "cluster", "", "the same as -clickhouse-cluster")
 	domains := fs.String("domains", "", "domains whose inbound topics to create, comma-separated (env MESHPULSE_DOMAINS)")
 	if err := cli.Parse(fs, args); err != nil {
 		return fail("migrate", err)
@@ -104,14 +105,18 @@ func runMigrate(args []string) int {
 	if err := sc.Validate(); err != nil {
 		return fail("migrate", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	limit := 2 * time.Minute
+	if sc.Cluster != "" {
+		limit = 15 * time.Minute // each statement waits for every server of the cluster
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	conn, err := store.Open(ctx, sc)
 	if err != nil {
 		return fail("migrate", err)
 	}
 	defer conn.Close()
-	applied, err := store.Migrate(ctx, conn, sc.Database)
+	applied, err := store.MigrateFor(ctx, conn, sc)
 	if err != nil {
 		return fail("migrate", err)
 	}

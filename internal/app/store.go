@@ -46,7 +46,7 @@ func (g *storeGate) prepare(ctx context.Context, c store.Config, migrate bool, l
 		var applied []int
 		if err == nil {
 			if migrate {
-				applied, err = store.Migrate(ctx, g.conn, c.Database)
+				applied, err = store.MigrateFor(ctx, g.conn, c)
 				if store.DDLRefused(err) {
 					return fmt.Errorf("%w\nClickHouse user %q may not change the schema: run meshpulse migrate as an administrator and start this service with -migrate=false", err, c.User)
 				}

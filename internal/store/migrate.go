@@ -77,22 +77,46 @@ func splitStatements(sql string) []string {
 // half-way, or run by two processes at once, is safe to run again. It refuses
 // to touch a database whose schema is newer than this binary knows.
 func Migrate(ctx context.Context, conn driver.Conn, db string) (applied []int, err error) {
-	return migrateUpTo(ctx, conn, db, 1<<30)
+	return migrateUpTo(ctx, conn, db, "", 1<<30)
 }
 
-// migrateUpTo applies the migrations up to a version (tests replay upgrades).
-func migrateUpTo(ctx context.Context, conn driver.Conn, db string, upTo int) (applied []int, err error) {
-	migs, err := Migrations(db)
-	if err != nil {
-		return nil, err
-	}
+// MigrateCluster is Migrate for the clustered schema of a ClickHouse
+// cluster (cluster.go): every statement runs ON CLUSTER, from the server
+// conn is connected to.
+func MigrateCluster(ctx context.Context, conn driver.Conn, db, cluster string) (applied []int, err error) {
+	return migrateUpTo(ctx, conn, db, cluster, 1<<30)
+}
+
+// MigrateFor migrates the schema c names: clustered when c.Cluster is set.
+func MigrateFor(ctx context.Context, conn driver.Conn, c Config) ([]int, error) {
+	return migrateUpTo(ctx, conn, c.Database, c.Cluster, 1<<30)
+}
+
+// migrateUpTo applies the migrations up to a version (tests replay
+// upgrades), for a single server or, with cluster, a cluster.
+func migrateUpTo(ctx context.Context, conn driver.Conn, db, cluster string, upTo int) (applied []int, err error) {
 	if !databasePattern.MatchString(db) {
 		return nil, fmt.Errorf("%w: got %q", ErrBadDatabase, db)
 	}
-	for _, q := range []string{
+	migs, err := Migrations(db)
+	preamble := []string{
 		"CREATE DATABASE IF NOT EXISTS " + db,
 		"CREATE TABLE IF NOT EXISTS " + db + ".schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY version",
-	} {
+	}
+	if cluster != "" {
+		migs, err = ClusterMigrations(db, cluster)
+		// One replicated table on every server of the cluster, so any of
+		// them answers which migrations ran.
+		preamble = []string{
+			"CREATE DATABASE IF NOT EXISTS " + db + " ON CLUSTER " + cluster,
+			"CREATE TABLE IF NOT EXISTS " + db + ".schema_migrations ON CLUSTER " + cluster +
+				" (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/" + db + "/schema_migrations', '{replica}') ORDER BY version",
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range preamble {
 		if err := conn.Exec(ctx, q); err != nil {
 			return nil, fmt.Errorf("migrate: %s: %w", q, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -24,15 +25,20 @@ type Config struct {
 	User     string
 	Password string // never logged
 	TLS      bool
+	// Cluster names the ClickHouse cluster whose clustered schema (replicated
+	// tables, Distributed tables over them) is migrated ON CLUSTER; empty
+	// for a single server. Reading and writing are the same either way.
+	Cluster string
 }
 
 // RegisterFlags adds the ClickHouse flags with the given prefix.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Addr, "clickhouse", "", "ClickHouse native address host:port (env MESHPULSE_CLICKHOUSE)")
+	fs.StringVar(&c.Addr, "clickhouse", "", "ClickHouse native address host:port, or several comma-separated (a cluster's servers: the first that answers is used) (env MESHPULSE_CLICKHOUSE)")
 	fs.StringVar(&c.Database, "clickhouse-database", "meshpulse", "ClickHouse database (env MESHPULSE_CLICKHOUSE_DATABASE)")
 	fs.StringVar(&c.User, "clickhouse-user", "default", "ClickHouse user (env MESHPULSE_CLICKHOUSE_USER)")
 	fs.StringVar(&c.Password, "clickhouse-password", "", "ClickHouse password (env MESHPULSE_CLICKHOUSE_PASSWORD)")
 	fs.BoolVar(&c.TLS, "clickhouse-tls", false, "use TLS to ClickHouse (env MESHPULSE_CLICKHOUSE_TLS)")
+	fs.StringVar(&c.Cluster, "clickhouse-cluster", "", "ClickHouse cluster (remote_servers) for the clustered schema: replicated tables and Distributed tables over them, migrated ON CLUSTER; empty for one server (env MESHPULSE_CLICKHOUSE_CLUSTER)")
 }
 
 var databasePattern = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -51,6 +57,9 @@ func (c *Config) Validate() error {
 	}
 	if !databasePattern.MatchString(c.Database) {
 		errs = append(errs, fmt.Errorf("%w: got %q", ErrBadDatabase, c.Database))
+	}
+	if c.Cluster != "" && !clusterPattern.MatchString(c.Cluster) {
+		errs = append(errs, fmt.Errorf("clickhouse cluster must be an identifier: got %q", c.Cluster))
 	}
 	return errors.Join(errs...)
 }
@@ -91,7 +100,8 @@ func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
 
 func connect(c Config, database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
-		Addr:             []string{c.Addr},
+		Addr: strings.Split(c.Addr, ","), // several: the first that answers
+
 		Auth:             clickhouse.Auth{Database: database, Username: c.User, Password: c.Password},
 		DialTimeout:      5 * time.Second,
 		MaxOpenConns:     8,
@@ -103,6 +113,13 @@ func connect(c Config, database string) (driver.Conn, error) {
 	}
 	if c.TLS {
 		opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if c.Cluster != "" {
+		// An INSERT into a Distributed table returns once every shard has
+		// the rows (one replica each; replication copies them on), not once
+		// they are queued on the server asked: the ingestor commits offsets
+		// after its inserts, so a queue lost with that server would lose them.
+		opts.Settings = clickhouse.Settings{"insert_distributed_sync": 1}
 	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
