@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/meshpulse
 
-.PHONY: web-vendor build demo deps test test-apache test-chdb validate-deployments unit race vet fmt-check bench chaos fuzz clean
+.PHONY: web-vendor build demo deps test test-apache test-chdb test-cluster validate-deployments unit race vet fmt-check bench chaos fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/meshpulse
@@ -55,6 +55,21 @@ test-chdb: deps
 	CHDB_LIB_PATH=$$(scripts/install-chdb) CI=$${CI:-true} \
 	  $(GO) test -tags chdb -count=1 -run 'CurrentClickHouse' -v -timeout 10m ./internal/devstack/ | grep -E '^(---|ok|FAIL|PASS)|chDB|differs'; \
 	  exit $${PIPESTATUS[0]}
+
+# The clustered schema on a real local ClickHouse cluster: two shards of two
+# replicas of clickhouse-server and ZooKeeper (from Maven Central, cached in
+# ~/.cache), started by scripts/clickhouse-cluster; the tests kill and
+# restart servers (internal/cluster, figures on lines starting CLUSTER).
+ifndef CLUSTER_DIR
+CLUSTER_DIR := $(shell mktemp -d -u /tmp/meshpulse-chcluster-XXXXXX)
+endif
+test-cluster: deps
+	scripts/clickhouse-cluster start $(CLUSTER_DIR)
+	CI=$${CI:-true} MESHPULSE_TEST_CLUSTER=$(CLUSTER_DIR) \
+	  $(GO) test -tags cluster -count=1 -v -timeout 30m ./internal/cluster/ > $(CLUSTER_DIR)/test.log 2>&1; rc=$$?; \
+	grep -E '^(--- |ok|FAIL|PASS|CLUSTER)|panic:' $(CLUSTER_DIR)/test.log; \
+	if [ $$rc -ne 0 ]; then echo "== last 100 lines of $(CLUSTER_DIR)/test.log =="; tail -n 100 $(CLUSTER_DIR)/test.log; fi; \
+	scripts/clickhouse-cluster stop $(CLUSTER_DIR); exit $$rc
 
 # docker-compose.yml against the Compose specification and the Kubernetes
 # manifests against the k8s.io/api types (no Docker engine or cluster here).
