@@ -56,20 +56,23 @@ test-chdb: deps
 	  $(GO) test -tags chdb -count=1 -run 'CurrentClickHouse' -v -timeout 10m ./internal/devstack/ | grep -E '^(---|ok|FAIL|PASS)|chDB|differs'; \
 	  exit $${PIPESTATUS[0]}
 
-# The clustered schema on a real local ClickHouse cluster: two shards of two
-# replicas of clickhouse-server and ZooKeeper (from Maven Central, cached in
-# ~/.cache), started by scripts/clickhouse-cluster; the tests kill and
-# restart servers (internal/cluster, figures on lines starting CLUSTER).
+# Past one machine, on loopback: the clustered schema on a real ClickHouse
+# cluster (two shards of two replicas of clickhouse-server and ZooKeeper
+# from Maven Central, cached in ~/.cache, started by
+# scripts/clickhouse-cluster) and Apache Kafka with three brokers
+# (scripts/kafka-up --brokers 3); the tests kill and restart servers and
+# brokers (internal/cluster, figures on lines starting CLUSTER).
 ifndef CLUSTER_DIR
 CLUSTER_DIR := $(shell mktemp -d -u /tmp/meshpulse-chcluster-XXXXXX)
 endif
 test-cluster: deps
 	scripts/clickhouse-cluster start $(CLUSTER_DIR)
-	CI=$${CI:-true} MESHPULSE_TEST_CLUSTER=$(CLUSTER_DIR) \
+	scripts/kafka-up start $(CLUSTER_DIR)/kafka --brokers 3 || { scripts/clickhouse-cluster stop $(CLUSTER_DIR); exit 1; }
+	CI=$${CI:-true} MESHPULSE_TEST_CLUSTER=$(CLUSTER_DIR) MESHPULSE_TEST_KAFKA3=$(CLUSTER_DIR)/kafka \
 	  $(GO) test -tags cluster -count=1 -v -timeout 30m ./internal/cluster/ > $(CLUSTER_DIR)/test.log 2>&1; rc=$$?; \
 	grep -E '^(--- |ok|FAIL|PASS|CLUSTER)|panic:' $(CLUSTER_DIR)/test.log; \
 	if [ $$rc -ne 0 ]; then echo "== last 100 lines of $(CLUSTER_DIR)/test.log =="; tail -n 100 $(CLUSTER_DIR)/test.log; fi; \
-	scripts/clickhouse-cluster stop $(CLUSTER_DIR); exit $$rc
+	scripts/kafka-up stop $(CLUSTER_DIR)/kafka; scripts/clickhouse-cluster stop $(CLUSTER_DIR); exit $$rc
 
 # docker-compose.yml against the Compose specification and the Kubernetes
 # manifests against the k8s.io/api types (no Docker engine or cluster here).

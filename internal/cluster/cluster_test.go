@@ -26,6 +26,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -482,4 +483,164 @@ func TestClusterReplicaKills(t *testing.T) {
 		t.Errorf("usage_daily counts %d reads, want %d", reads, events1M)
 	}
 	report(t, "analyst counts exact: usage_events FINAL %d, usage_daily reads %d; shards %v", final, reads, perShard)
+}
+
+// kafka3 is the three-broker Apache Kafka that scripts/kafka-up started
+// (make test-cluster names its directory in MESHPULSE_TEST_KAFKA3).
+func kafka3(t *testing.T) (dir, brokers string) {
+	t.Helper()
+	dir = os.Getenv("MESHPULSE_TEST_KAFKA3")
+	if dir == "" {
+		testenv.Unavailable(t, "MESHPULSE_TEST_KAFKA3 is not set: start three brokers with scripts/kafka-up start DIR --brokers 3 and name DIR there (make test-cluster does both)")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		testenv.Unavailable(t, "no Kafka in %s: %v", dir, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "BROKERS="); ok {
+			brokers = v
+		}
+	}
+	if strings.Count(brokers, ",") != 2 {
+		t.Fatalf("%s has brokers %q; the test needs three", dir, brokers)
+	}
+	return dir, brokers
+}
+
+// TestKafkaBrokerKill: events produced with acks=all to topics of
+// replication 3 and min.insync.replicas 2 while two ingestor replicas store
+// them; one broker of three is killed (SIGKILL) during the load and started
+// again 30 s later. Nothing is lost, nothing is visible twice, and the
+// throughput before, during and after is printed.
+func TestKafkaBrokerKill(t *testing.T) {
+	// A steady load this machine sustains, long enough that the kill and
+	// the restart fall inside it.
+	const total, rate = 900_000, 10_000
+	dir, brokers := kafka3(t)
+	sc, conn := testenv.ClickHouse(t)
+	kcfg := kafka.Config{Brokers: brokers, Partitions: 12, Replication: 3}
+	// A domain (and so topics) of its own: the brokers outlive the test.
+	domain := "kill" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	topic := events.Topic(domain, events.FamilyUsage)
+	group := "meshpulse-" + domain
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for k := range 2 {
+		ic := app.IngestorConfig{Kafka: kcfg, Store: sc, Ingest: ingest.Defaults(), Migrate: false}
+		ic.Ingest.Group = group
+		log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel).With().Int("ingestor", k).Logger()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := app.RunIngestor(ctx, ic, log, app.NewRegistry(), nil); err != nil && ctx.Err() == nil {
+				t.Errorf("ingestor %d: %v", k, err)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	// The producer: acks=all and idempotent (franz-go's defaults), so a
+	// retry after the broker's death does not write a record twice.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(ctx, cl, 12, 3, topic); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A client of its own: cl is closed by then.
+		if admin, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...)); err == nil {
+			_, _ = kadm.NewClient(admin).DeleteTopics(context.Background(), topic)
+			admin.Close()
+		}
+	})
+	codecs, _ := events.NewCodecs()
+	var acked, failed atomic.Int64
+	start := time.Now()
+	go func() {
+		for i := range total {
+			ev := &events.UsageEvent{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: time.Now().UTC().Truncate(time.Millisecond), Emitter: domain},
+				DatasetURN: events.DatasetURN("warehouse", "t"+strconv.Itoa(i%300)), Consumer: events.Consumer{User: "u" + strconv.Itoa(i%3000)},
+				AccessKind: "query", RowsRead: 1}
+			value, _ := codecs.Encode(ev)
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(ev.EventID), Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				acked.Add(1)
+			})
+			if wait := time.Duration(i+1)*time.Second/rate - time.Since(start); wait > 0 && i%1000 == 999 {
+				time.Sleep(wait)
+			}
+		}
+	}()
+	stored := func() uint64 {
+		var n uint64
+		_ = conn.QueryRow(ctx, "SELECT count() FROM "+sc.Database+".usage_events").Scan(&n)
+		return n
+	}
+	// The rates of stored and of acknowledged records over a span.
+	span := func(d time.Duration) (float64, float64) {
+		from, ackFrom, at := stored(), acked.Load(), time.Now()
+		time.Sleep(d)
+		secs := time.Since(at).Seconds()
+		return float64(stored()-from) / secs, float64(acked.Load()-ackFrom) / secs
+	}
+	// Until a fifth is stored and the ingestors keep up (less than a
+	// second behind), so that "before" is the steady state.
+	for stored() < total/5 || int64(stored()) < acked.Load()-rate {
+		if time.Since(start) > 5*time.Minute {
+			t.Fatalf("only %d rows stored after 5 minutes", stored())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	before, ackBefore := span(5 * time.Second)
+	kafkaUp := filepath.Join(testenv.ModuleRoot(t), "scripts", "kafka-up")
+	if out, err := exec.Command(kafkaUp, "kill", dir, "2").CombinedOutput(); err != nil {
+		t.Fatalf("kill broker 2: %v\n%s", err, out)
+	}
+	killed, killedAt, ackAtKill := time.Now(), stored(), acked.Load()
+	// How long storing stops: until a second's worth more is stored.
+	resumed := time.Duration(-1)
+	for time.Since(killed) < 30*time.Second {
+		if resumed < 0 && stored() >= killedAt+rate {
+			resumed = time.Since(killed)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	down := time.Since(killed).Seconds()
+	during, ackDuring := float64(stored()-killedAt)/down, float64(acked.Load()-ackAtKill)/down
+	if out, err := exec.Command(kafkaUp, "restart", dir, "2").CombinedOutput(); err != nil {
+		t.Fatalf("restart broker 2: %v\n%s", err, out)
+	}
+	after, ackAfter := span(5 * time.Second)
+	report(t, "broker 2 of 3 killed at %d rows stored, restarted %.0f s later; offered %d/s: stored %.0f/s before, %.0f/s while it was down (%.2f of before; storing stopped for %.1f s after the kill), %.0f/s after; acknowledged %.0f, %.0f and %.0f/s",
+		killedAt, down, rate, before, during, during/before, resumed.Seconds(), after, ackBefore, ackDuring, ackAfter)
+
+	deadline := time.Now().Add(5 * time.Minute)
+	for acked.Load()+failed.Load() < total || stored() < uint64(acked.Load()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 minutes: acked %d, failed %d, stored %d", acked.Load(), failed.Load(), stored())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if failed.Load() > 0 {
+		t.Fatalf("%d records not acknowledged by the brokers", failed.Load())
+	}
+	distinct := count(t, conn, "SELECT uniqExact(event_id) FROM "+sc.Database+".usage_events")
+	final := count(t, conn, "SELECT count() FROM "+sc.Database+".usage_events FINAL")
+	report(t, "produced=%d stored=%d lost=%d duplicates_visible=%d (raw rows %d before merges)",
+		total, distinct, total-int64(distinct), int64(final)-int64(distinct), stored())
+	if distinct != total || final != distinct {
+		var sample string
+		_ = conn.QueryRow(ctx, "SELECT toString(groupArray(tuple(event_id, dataset_urn, event_time_ms, emitter))) FROM (SELECT * FROM "+sc.Database+
+			".usage_events WHERE event_id IN (SELECT event_id FROM "+sc.Database+".usage_events GROUP BY event_id HAVING count() > 1) ORDER BY event_id LIMIT 6)").Scan(&sample)
+		t.Fatalf("not exactly once: distinct %d, FINAL %d, want %d; rows of repeated event ids: %s", distinct, final, total, sample)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,6 +114,23 @@ func DomainTopics(emitters []string) []string {
 	return out
 }
 
+// withMinInsync adds min.insync.replicas to a topic's configs when it has
+// three replicas or more: a majority of them. Producers write with acks=all
+// (franz-go's default), so an acknowledged record is then on a majority,
+// and a topic stays writable with one broker of three down.
+func withMinInsync(configs map[string]*string, replication int) map[string]*string {
+	if replication < 3 {
+		return configs
+	}
+	out := map[string]*string{}
+	for k, v := range configs {
+		out[k] = v
+	}
+	n := strconv.Itoa(replication/2 + 1)
+	out["min.insync.replicas"] = &n
+	return out
+}
+
 // EnsureTopics creates the topics that do not exist yet. Topics that exist
 // are left as they are, whatever their partition count. A principal that
 // may not create topics (a least-privilege service) only checks that they
@@ -141,7 +159,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, partitions, replication i
 		if len(ts) == 0 {
 			return
 		}
-		resp, err := adm.CreateTopics(ctx, int32(partitions), int16(replication), configs, ts...)
+		resp, err := adm.CreateTopics(ctx, int32(partitions), int16(replication), withMinInsync(configs, replication), ts...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("create topics: %w", err))
 			return
