@@ -159,3 +159,128 @@ func stripComments(doc []byte) []byte {
 	}
 	return []byte(strings.Join(out, "\n"))
 }
+
+// TestComposeClusterFile: the clustered variant merged onto the base file
+// validates, has three brokers, four ClickHouse servers with their shared
+// cluster configuration and their own macros, ZooKeeper, and services that
+// name the cluster.
+func TestComposeClusterFile(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{"../../docker-compose.yml", "../../docker-compose.cluster.yml"}, cli.WithName("meshpulse"),
+		cli.WithWorkingDirectory("../.."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml with docker-compose.cluster.yml does not validate: %v", err)
+	}
+	for _, name := range []string{"kafka", "kafka-2", "kafka-3", "zookeeper", "clickhouse", "clickhouse-s1r2", "clickhouse-s2r1", "clickhouse-s2r2"} {
+		svc, ok := project.Services[name]
+		if !ok {
+			t.Errorf("service %s missing", name)
+			continue
+		}
+		if svc.HealthCheck == nil {
+			t.Errorf("service %s has no health check", name)
+		}
+		if strings.HasPrefix(name, "clickhouse") {
+			macros := 0
+			for _, v := range svc.Volumes {
+				if v.Type == "bind" {
+					if _, err := os.Stat(v.Source); err != nil {
+						t.Errorf("%s mounts %s: %v", name, v.Source, err)
+					}
+					if strings.Contains(v.Source, "macros-") {
+						macros++
+					}
+				}
+			}
+			if macros != 1 {
+				t.Errorf("%s mounts %d macros files, want 1", name, macros)
+			}
+		}
+		if strings.HasPrefix(name, "kafka") && svc.Environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] == nil {
+			t.Errorf("%s has no quorum voters", name)
+		}
+	}
+	for _, name := range []string{"migrate", "ingestor", "scorer", "catalog"} {
+		env := project.Services[name].Environment
+		if v := env["MESHPULSE_CLICKHOUSE_CLUSTER"]; v == nil || *v != "mesh" {
+			t.Errorf("%s does not name the ClickHouse cluster", name)
+		}
+		if v := env["MESHPULSE_CLICKHOUSE_USER"]; v == nil {
+			t.Errorf("%s lost the base file's ClickHouse user", name)
+		}
+	}
+	if v := project.Services["kafka"].Environment["KAFKA_NODE_ID"]; v == nil || *v != "1" {
+		t.Errorf("the base broker is not node 1 of the quorum")
+	}
+}
+
+// TestKustomizationCluster: the cluster overlay's patches are valid
+// objects that patch objects of the base, and name the cluster.
+func TestKustomizationCluster(t *testing.T) {
+	b, err := os.ReadFile("../cluster/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources []string
+		Patches   []struct{ Path string }
+	}
+	if err := yaml.Unmarshal(b, &k); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.Resources) != 1 || k.Resources[0] != ".." || len(k.Patches) == 0 {
+		t.Fatalf("the overlay should build on .. and patch it: %+v", k)
+	}
+	base := map[string]bool{} // kind/name of every object of the base
+	files, _ := filepath.Glob("../kubernetes/*.yaml")
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		for _, doc := range bytes.Split(data, []byte("\n---")) {
+			var m struct {
+				Kind     string
+				Metadata struct{ Name string }
+			}
+			if yaml.Unmarshal(doc, &m) == nil && m.Kind != "" {
+				base[m.Kind+"/"+m.Metadata.Name] = true
+			}
+		}
+	}
+	named := 0
+	for _, p := range k.Patches {
+		data, err := os.ReadFile(filepath.Join("../cluster", p.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range bytes.Split(data, []byte("\n---")) {
+			if len(bytes.TrimSpace(stripComments(doc))) == 0 {
+				continue
+			}
+			var m struct {
+				Kind     string
+				Metadata struct{ Name string }
+			}
+			if err := yaml.Unmarshal(doc, &m); err != nil {
+				t.Fatalf("%s: %v", p.Path, err)
+			}
+			if !base[m.Kind+"/"+m.Metadata.Name] {
+				t.Errorf("%s patches %s/%s, which the base does not have", p.Path, m.Kind, m.Metadata.Name)
+			}
+			var obj any = &corev1.ConfigMap{}
+			if m.Kind == "Job" {
+				obj = &batchv1.Job{}
+			}
+			if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+				t.Errorf("%s (%s): %v", p.Path, m.Kind, err)
+			}
+			if bytes.Contains(doc, []byte("MESHPULSE_CLICKHOUSE_CLUSTER")) {
+				named++
+			}
+		}
+	}
+	if named < 4 {
+		t.Errorf("%d patched objects name the cluster; want the ingestor, scorer, catalog and migrate job", named)
+	}
+}
