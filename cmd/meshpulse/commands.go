@@ -149,13 +149,14 @@ func runBench(args []string) int {
 		return runBenchCatalog(args[1:])
 	}
 	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]\n       meshpulse bench latency [-queryable-rate N] [-score-rate N] [-duration D]\n       meshpulse bench openlineage [-pairs N] [-clients C] [-rate R] [-duration D]\n       meshpulse bench catalog [-products N] [-fields F] [-requests R]")
+		fmt.Fprintln(os.Stderr, "usage: meshpulse bench ingest [-events N] [-partitions P] [-replicas R] [-clickhouse HOST:PORT] [-- ingestor flags]\n       meshpulse bench scorer [-products N] [-days D] [-clickhouse HOST:PORT]\n       meshpulse bench latency [-queryable-rate N] [-score-rate N] [-duration D]\n       meshpulse bench openlineage [-pairs N] [-clients C] [-rate R] [-duration D]\n       meshpulse bench catalog [-products N] [-fields F] [-requests R]")
 		return 2
 	}
 	var c bench.IngestConfig
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	fs.IntVar(&c.Events, "events", 1_000_000, "usage events to push through")
 	fs.IntVar(&c.Partitions, "partitions", 6, "partitions of the usage topic")
+	fs.IntVar(&c.Replicas, "replicas", 1, "ingestor processes in the consumer group")
 	fs.StringVar(&c.ClickHouse, "clickhouse", "", "ClickHouse native address; empty starts a private server")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fail("bench", err)

@@ -33,6 +33,7 @@ type IngestConfig struct {
 	ClickHouse string   // external ClickHouse; empty starts a private one
 	Self       string   // path of the meshpulse binary, run as the ingestor child
 	ChildArgs  []string // extra ingestor flags
+	Replicas   int      // ingestor processes in the group (1 when 0)
 }
 
 // Ingest pre-loads Events usage events into an in-process Kafka, then runs
@@ -94,22 +95,31 @@ func Ingest(ctx context.Context, c IngestConfig, out io.Writer) error {
 
 	args := append([]string{"ingest", "-kafka", brokers, "-clickhouse", chAddr, "-clickhouse-database", db,
 		"-http", "", "-log-level", "warn", "-group", "bench"}, c.ChildArgs...)
-	child := exec.CommandContext(ctx, c.Self, args...)
-	child.Stdout, child.Stderr = os.Stderr, os.Stderr
+	replicas := max(c.Replicas, 1)
 	start := time.Now()
-	if err := child.Start(); err != nil {
-		return err
-	}
+	var children []*exec.Cmd
 	defer func() {
-		_ = child.Process.Signal(syscall.SIGTERM)
-		_ = child.Wait()
+		for _, child := range children {
+			_ = child.Process.Signal(syscall.SIGTERM)
+			_ = child.Wait()
+		}
 	}()
+	for range replicas {
+		child := exec.CommandContext(ctx, c.Self, args...)
+		child.Stdout, child.Stderr = os.Stderr, os.Stderr
+		if err := child.Start(); err != nil {
+			return err
+		}
+		children = append(children, child)
+	}
 
 	var firstRow time.Time
-	var peakRSS int64
+	var peakRSS int64 // of the largest replica
 	for {
-		if rss := rssKiB(child.Process.Pid, "VmHWM"); rss > peakRSS {
-			peakRSS = rss
+		for _, child := range children {
+			if rss := rssKiB(child.Process.Pid, "VmHWM"); rss > peakRSS {
+				peakRSS = rss
+			}
 		}
 		var n uint64
 		// The table may not exist until the child has migrated.
@@ -121,21 +131,31 @@ func Ingest(ctx context.Context, c IngestConfig, out io.Writer) error {
 				break
 			}
 		}
-		if child.ProcessState != nil || ctx.Err() != nil {
-			return fmt.Errorf("ingestor stopped before storing every event")
+		for _, child := range children {
+			if child.ProcessState != nil {
+				return fmt.Errorf("an ingestor stopped before storing every event")
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	total := time.Since(start)
 	steady := time.Since(firstRow)
+	var cpu time.Duration // of every replica, before they stop
+	for _, child := range children {
+		cpu += cpuTime(child.Process.Pid)
+	}
 	var distinct uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM (SELECT event_id FROM "+db+".usage_events FINAL)").Scan(&distinct); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "events:                 %d (distinct stored %d)\n", c.Events, distinct)
+	fmt.Fprintf(out, "events:                 %d (distinct stored %d), %d ingestor replica(s), %d partitions\n", c.Events, distinct, replicas, c.Partitions)
 	fmt.Fprintf(out, "end to end:             %.2fs  %.0f events/s (from ingestor process start)\n", total.Seconds(), float64(c.Events)/total.Seconds())
 	fmt.Fprintf(out, "steady:                 %.2fs  %.0f events/s (from the first stored row)\n", steady.Seconds(), float64(c.Events)/steady.Seconds())
-	fmt.Fprintf(out, "ingestor peak RSS:      %.0f MiB\n", float64(peakRSS)/1024)
+	fmt.Fprintf(out, "ingestor peak RSS:      %.0f MiB (the largest replica)\n", float64(peakRSS)/1024)
+	fmt.Fprintf(out, "ingestor CPU:           %.2fs over the replicas, %.1f µs per event\n", cpu.Seconds(), float64(cpu.Microseconds())/float64(c.Events))
 	slowest, name := stages.slowest()
 	e2e := float64(c.Events) / steady.Seconds()
 	fmt.Fprintf(out, "end to end / slowest stage alone (%s): %.2f\n", name, e2e/slowest)
@@ -257,6 +277,27 @@ func load(ctx context.Context, cl *kgo.Client, codecs *events.Codecs, n int) err
 }
 
 // rssKiB reads a memory figure (VmRSS, VmHWM) of a process in KiB.
+// cpuTime is the user and system CPU time a process has used so far
+// (/proc/<pid>/stat, in clock ticks of 1/100 s).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 func rssKiB(pid int, field string) int64 {
 	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
