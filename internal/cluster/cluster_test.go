@@ -12,6 +12,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshpulse/meshpulse/internal/app"
+	"github.com/meshpulse/meshpulse/internal/catalog"
 	"github.com/meshpulse/meshpulse/internal/ingest"
 	"github.com/meshpulse/meshpulse/internal/kafka"
 	"github.com/meshpulse/meshpulse/internal/scorer"
@@ -173,13 +177,76 @@ func TestClusterReadmeQueries(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
+	catalogPages(t, sc)
 	migs, _ := store.Migrations(sc.Database)
 	for _, name := range c.names {
 		if got := count(t, c.node(t, name), "SELECT uniqExact(version) FROM "+sc.Database+".schema_migrations"); got != uint64(len(migs)) {
 			t.Errorf("%s knows %d migrations, want %d", name, got, len(migs))
 		}
 	}
-	report(t, "%d README queries answered on 2 shards x 2 replicas; every server lists the %d migrations", len(queries), len(migs))
+	report(t, "%d README queries and the catalog's pages answered on 2 shards x 2 replicas; every server lists the %d migrations", len(queries), len(migs))
+}
+
+// catalogPages runs the catalog over the cluster's database: its mesh
+// page, a product page and a search answer from the Distributed tables.
+func catalogPages(t *testing.T, sc store.Config) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn, err := store.Open(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	kcfg := kafka.Config{Brokers: strings.Join(kc.ListenAddrs(), ","), Partitions: 1, Replication: 1}
+	cl, err := kgo.NewClient(kcfg.Opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kafka.EnsureTopics(ctx, cl, 1, 1, kafka.CoreTopics()...); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	codecs, _ := events.NewCodecs()
+	cat, err := catalog.New(catalog.Config{Listen: "127.0.0.1:0", Refresh: time.Hour, LivePoll: 2 * time.Second}, conn, sc.Database, kcfg.Opts(), codecs,
+		zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- cat.Run(ctx, func(a string) { addr <- a }) }()
+	base := "http://" + <-addr
+	for deadline := time.Now().Add(time.Minute); !cat.Ready(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the catalog was not ready in a minute")
+		}
+	}
+	for path, want := range map[string]string{
+		"/api/mesh": "urn:mesh:product:sales:orders",
+		"/api/products/" + url.PathEscape("urn:mesh:product:sales:orders"): `"history"`,
+		"/api/search?q=ordrs": "urn:mesh:product:sales:orders",
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("catalog on the cluster: %s answered %s without %s: %.300s", path, resp.Status, want, body)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("catalog: %v", err)
+	}
 }
 
 // TestClusterScoresEqualOneServer: the same mesh written to the cluster and
