@@ -262,8 +262,16 @@ func TestClusterScoresEqualOneServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clustered := scoreOnce(t, cconn, csc.Database)
-	single := scoreOnce(t, sconn, ssc.Database)
+	clustered := scoreOnce(t, cconn, csc.Database, func() {
+		// Reads through the Distributed table go to any replica of each
+		// shard; the scorer's inserts reached one. Wait for the others.
+		for _, name := range c.names {
+			if err := c.node(t, name).Exec(context.Background(), "SYSTEM SYNC REPLICA "+csc.Database+".scores_current_local"); err != nil {
+				t.Fatalf("%s: sync replica: %v", name, err)
+			}
+		}
+	})
+	single := scoreOnce(t, sconn, ssc.Database, func() {})
 	if len(single) != 300 {
 		t.Fatalf("one server scored %d products, want 300", len(single))
 	}
@@ -334,7 +342,7 @@ func ptr[T any](v T) *T { return &v }
 
 // scoreOnce runs a scorer until its first full pass and returns each
 // product's health, trust and bands as written to scores_current.
-func scoreOnce(t *testing.T, conn driver.Conn, db string) map[string]string {
+func scoreOnce(t *testing.T, conn driver.Conn, db string, settle func()) map[string]string {
 	t.Helper()
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -379,6 +387,7 @@ func scoreOnce(t *testing.T, conn driver.Conn, db string) map[string]string {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	settle()
 	rows, err := conn.Query(context.Background(), "SELECT product_urn, health, trust, health_band, trust_band FROM "+db+".scores_current FINAL")
 	if err != nil {
 		t.Fatal(err)
@@ -423,22 +432,9 @@ func TestClusterReplicaKills(t *testing.T) {
 	brokers := strings.Join(kc.ListenAddrs(), ",")
 	kcfg := kafka.Config{Brokers: brokers, Partitions: 12, Replication: 1}
 
-	// Two ingestor replicas in one group.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
-	for k := range 2 {
-		ic := app.IngestorConfig{Kafka: kcfg, Store: sc, Ingest: ingest.Defaults(), Migrate: false}
-		log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel).With().Int("ingestor", k).Logger()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := app.RunIngestor(ctx, ic, log, app.NewRegistry(), nil); err != nil && ctx.Err() == nil {
-				t.Errorf("ingestor %d: %v", k, err)
-			}
-		}()
-	}
-	defer wg.Wait()
+	defer ingestors(ctx, t, 2, kcfg, sc, "")()
 	defer cancel()
 
 	// The load, as fast as the broker takes it.
@@ -447,25 +443,10 @@ func TestClusterReplicaKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	codecs, _ := events.NewCodecs()
-	var acked, failed atomic.Int64
+	var load loader
 	start := time.Now()
-	base := time.Now().UTC().Truncate(time.Millisecond)
-	go func() {
-		for i := range events1M {
-			ev := &events.UsageEvent{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: base.Add(-time.Duration(i%86400) * time.Second), Emitter: "platform"},
-				DatasetURN: events.DatasetURN("warehouse", "t"+strconv.Itoa(i%500)), Consumer: events.Consumer{User: "u" + strconv.Itoa(i%5000)},
-				AccessKind: "query", RowsRead: 1}
-			value, _ := codecs.Encode(ev)
-			cl.Produce(ctx, &kgo.Record{Topic: "mesh.platform.usage", Key: []byte(ev.EventID), Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-					return
-				}
-				acked.Add(1)
-			})
-		}
-	}()
+	go load.run(ctx, cl, "mesh.platform.usage", "platform", events1M, 0)
+	acked, failed := &load.acked, &load.failed
 
 	stored := func() uint64 { // through the Distributed table: any live replica of each shard
 		var n uint64
@@ -581,9 +562,9 @@ func kafka3(t *testing.T) (dir, brokers string) {
 // again 30 s later. Nothing is lost, nothing is visible twice, and the
 // throughput before, during and after is printed.
 func TestKafkaBrokerKill(t *testing.T) {
-	// A steady load this machine sustains, long enough that the kill and
-	// the restart fall inside it.
-	const total, rate = 900_000, 10_000
+	// A steady load this machine sustains, offered until the figures are
+	// taken (the kill and the restart fall inside it), at most maxEvents.
+	const maxEvents, rate = 3_000_000, 10_000
 	dir, brokers := kafka3(t)
 	sc, conn := testenv.ClickHouse(t)
 	kcfg := kafka.Config{Brokers: brokers, Partitions: 12, Replication: 3}
@@ -593,20 +574,7 @@ func TestKafkaBrokerKill(t *testing.T) {
 	group := "meshpulse-" + domain
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
-	for k := range 2 {
-		ic := app.IngestorConfig{Kafka: kcfg, Store: sc, Ingest: ingest.Defaults(), Migrate: false}
-		ic.Ingest.Group = group
-		log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel).With().Int("ingestor", k).Logger()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := app.RunIngestor(ctx, ic, log, app.NewRegistry(), nil); err != nil && ctx.Err() == nil {
-				t.Errorf("ingestor %d: %v", k, err)
-			}
-		}()
-	}
-	defer wg.Wait()
+	defer ingestors(ctx, t, 2, kcfg, sc, group)()
 	defer cancel()
 
 	// The producer: acks=all and idempotent (franz-go's defaults), so a
@@ -626,27 +594,14 @@ func TestKafkaBrokerKill(t *testing.T) {
 			admin.Close()
 		}
 	})
-	codecs, _ := events.NewCodecs()
-	var acked, failed atomic.Int64
+	var load loader
 	start := time.Now()
+	loaded := make(chan struct{})
 	go func() {
-		for i := range total {
-			ev := &events.UsageEvent{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: time.Now().UTC().Truncate(time.Millisecond), Emitter: domain},
-				DatasetURN: events.DatasetURN("warehouse", "t"+strconv.Itoa(i%300)), Consumer: events.Consumer{User: "u" + strconv.Itoa(i%3000)},
-				AccessKind: "query", RowsRead: 1}
-			value, _ := codecs.Encode(ev)
-			cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(ev.EventID), Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-					return
-				}
-				acked.Add(1)
-			})
-			if wait := time.Duration(i+1)*time.Second/rate - time.Since(start); wait > 0 && i%1000 == 999 {
-				time.Sleep(wait)
-			}
-		}
+		defer close(loaded)
+		load.run(ctx, cl, topic, domain, maxEvents, rate)
 	}()
+	acked, failed := &load.acked, &load.failed
 	stored := func() uint64 {
 		var n uint64
 		_ = conn.QueryRow(ctx, "SELECT count() FROM "+sc.Database+".usage_events").Scan(&n)
@@ -661,7 +616,7 @@ func TestKafkaBrokerKill(t *testing.T) {
 	}
 	// Until a fifth is stored and the ingestors keep up (less than a
 	// second behind), so that "before" is the steady state.
-	for stored() < total/5 || int64(stored()) < acked.Load()-rate {
+	for stored() < 10*rate || int64(stored()) < acked.Load()-rate {
 		if time.Since(start) > 5*time.Minute {
 			t.Fatalf("only %d rows stored after 5 minutes", stored())
 		}
@@ -687,6 +642,12 @@ func TestKafkaBrokerKill(t *testing.T) {
 		t.Fatalf("restart broker 2: %v\n%s", err, out)
 	}
 	after, ackAfter := span(5 * time.Second)
+	load.stop.Store(true)
+	<-loaded
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	total := acked.Load() + failed.Load()
 	report(t, "broker 2 of 3 killed at %d rows stored, restarted %.0f s later; offered %d/s: stored %.0f/s before, %.0f/s while it was down (%.2f of before; storing stopped for %.1f s after the kill), %.0f/s after; acknowledged %.0f, %.0f and %.0f/s",
 		killedAt, down, rate, before, during, during/before, resumed.Seconds(), after, ackBefore, ackDuring, ackAfter)
 
@@ -704,10 +665,64 @@ func TestKafkaBrokerKill(t *testing.T) {
 	final := count(t, conn, "SELECT count() FROM "+sc.Database+".usage_events FINAL")
 	report(t, "produced=%d stored=%d lost=%d duplicates_visible=%d (raw rows %d before merges)",
 		total, distinct, total-int64(distinct), int64(final)-int64(distinct), stored())
-	if distinct != total || final != distinct {
+	if int64(distinct) != total || final != distinct {
 		var sample string
 		_ = conn.QueryRow(ctx, "SELECT toString(groupArray(tuple(event_id, dataset_urn, event_time_ms, emitter))) FROM (SELECT * FROM "+sc.Database+
 			".usage_events WHERE event_id IN (SELECT event_id FROM "+sc.Database+".usage_events GROUP BY event_id HAVING count() > 1) ORDER BY event_id LIMIT 6)").Scan(&sample)
 		t.Fatalf("not exactly once: distinct %d, FINAL %d, want %d; rows of repeated event ids: %s", distinct, final, total, sample)
+	}
+}
+
+// ingestors runs n ingestor replicas in one consumer group (group, or the
+// default) until ctx ends; the function it returns waits for them.
+func ingestors(ctx context.Context, t *testing.T, n int, kcfg kafka.Config, sc store.Config, group string) (wait func()) {
+	var wg sync.WaitGroup
+	for k := range n {
+		ic := app.IngestorConfig{Kafka: kcfg, Store: sc, Ingest: ingest.Defaults(), Migrate: false}
+		if group != "" {
+			ic.Ingest.Group = group
+		}
+		log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel).With().Int("ingestor", k).Logger()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := app.RunIngestor(ctx, ic, log, app.NewRegistry(), nil); err != nil && ctx.Err() == nil {
+				t.Errorf("ingestor %d: %v", k, err)
+			}
+		}()
+	}
+	return wg.Wait
+}
+
+// loader produces distinct usage events and counts what the brokers
+// acknowledged. The producer is franz-go's default: acks=all, idempotent,
+// so a retry after a broker's death does not write a record twice.
+type loader struct {
+	acked, failed atomic.Int64
+	stop          atomic.Bool // produce no more
+}
+
+// run produces n events to topic as emitter, at about rate per second (0:
+// as fast as the brokers take them), or fewer if stopped.
+func (l *loader) run(ctx context.Context, cl *kgo.Client, topic, emitter string, n, rate int) {
+	codecs, _ := events.NewCodecs()
+	start := time.Now()
+	for i := 0; i < n && !l.stop.Load(); i++ {
+		ev := &events.UsageEvent{Envelope: events.Envelope{EventID: uuid.NewString(), EventTime: time.Now().UTC().Truncate(time.Millisecond), Emitter: emitter},
+			DatasetURN: events.DatasetURN("warehouse", "t"+strconv.Itoa(i%500)), Consumer: events.Consumer{User: "u" + strconv.Itoa(i%5000)},
+			AccessKind: "query", RowsRead: 1}
+		value, _ := codecs.Encode(ev)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(ev.EventID), Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				l.failed.Add(1)
+				return
+			}
+			l.acked.Add(1)
+		})
+		if rate > 0 && i%1000 == 999 {
+			if wait := time.Duration(i+1)*time.Second/time.Duration(rate) - time.Since(start); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
 	}
 }
