@@ -198,20 +198,7 @@ func catalogPages(t *testing.T, sc store.Config) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kc.Close()
-	kcfg := kafka.Config{Brokers: strings.Join(kc.ListenAddrs(), ","), Partitions: 1, Replication: 1}
-	cl, err := kgo.NewClient(kcfg.Opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kafka.EnsureTopics(ctx, cl, 1, 1, kafka.CoreTopics()...); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
+	kcfg := coreBroker(t)
 	codecs, _ := events.NewCodecs()
 	cat, err := catalog.New(catalog.Config{Listen: "127.0.0.1:0", Refresh: time.Hour, LivePoll: 2 * time.Second}, conn, sc.Database, kcfg.Opts(), codecs,
 		zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
@@ -340,24 +327,32 @@ func smallMesh(now time.Time, n int) *store.Batch {
 
 func ptr[T any](v T) *T { return &v }
 
-// scoreOnce runs a scorer until its first full pass and returns each
-// product's health, trust and bands as written to scores_current.
-func scoreOnce(t *testing.T, conn driver.Conn, db string, settle func()) map[string]string {
+// coreBroker is an in-process broker with meshpulse's own topics, closed
+// when the test ends: for services the test runs beside the cluster.
+func coreBroker(t *testing.T) kafka.Config {
 	t.Helper()
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kc.Close()
+	t.Cleanup(kc.Close)
 	kcfg := kafka.Config{Brokers: strings.Join(kc.ListenAddrs(), ","), Partitions: 1, Replication: 1}
 	cl, err := kgo.NewClient(kcfg.Opts()...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cl.Close()
 	if err := kafka.EnsureTopics(context.Background(), cl, 1, 1, kafka.CoreTopics()...); err != nil {
 		t.Fatal(err)
 	}
-	cl.Close()
+	return kcfg
+}
+
+// scoreOnce runs a scorer until its first full pass and returns each
+// product's health, trust and bands as written to scores_current.
+func scoreOnce(t *testing.T, conn driver.Conn, db string, settle func()) map[string]string {
+	t.Helper()
+	kcfg := coreBroker(t)
 	cfg := scorer.Defaults()
 	cfg.Tick = 100 * time.Millisecond
 	passed := make(chan struct{})
