@@ -276,7 +276,6 @@ func load(ctx context.Context, cl *kgo.Client, codecs *events.Codecs, n int) err
 	}
 }
 
-// rssKiB reads a memory figure (VmRSS, VmHWM) of a process in KiB.
 // cpuTime is the user and system CPU time a process has used so far
 // (/proc/<pid>/stat, in clock ticks of 1/100 s).
 func cpuTime(pid int) time.Duration {
@@ -298,6 +297,7 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
+// rssKiB reads a memory figure (VmRSS, VmHWM) of a process in KiB.
 func rssKiB(pid int, field string) int64 {
 	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
@@ -309,6 +309,44 @@ func rssKiB(pid int, field string) int64 {
 		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
 			v, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return v
+		}
+	}
+	return 0
+}
+
+// listenerPid finds the process listening on a loopback TCP port (for a
+// server this benchmark did not start, such as an external ClickHouse), or
+// 0: the socket's inode from /proc/net/tcp, then the process holding it.
+func listenerPid(port int) int {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	inode := ""
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		// local address, state 0A (LISTEN), inode
+		if len(f) > 9 && strings.HasSuffix(f[1], suffix) && f[3] == "0A" {
+			inode = f[9]
+			break
+		}
+	}
+	if inode == "" {
+		return 0
+	}
+	want := "socket:[" + inode + "]"
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir(filepath.Join("/proc", p.Name(), "fd"))
+		for _, fd := range fds {
+			if l, _ := os.Readlink(filepath.Join("/proc", p.Name(), "fd", fd.Name())); l == want {
+				return pid
+			}
 		}
 	}
 	return 0

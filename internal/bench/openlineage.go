@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,6 +146,17 @@ func OpenLineage(ctx context.Context, c OpenLineageConfig, out io.Writer) error 
 	}
 	fmt.Fprintf(out, "phase 1: %d events (%d START+COMPLETE pairs, 2 inputs, 1 output, schema facets; %d bytes on average), %d keep-alive clients\n",
 		n, c.Pairs, sizes/n, c.Clients)
+	// CPU of each part, so that the throughput can be read as CPU per
+	// event: what two cores allow at that cost.
+	chPid := 0
+	if _, port, err := net.SplitHostPort(sc.Addr); err == nil {
+		p, _ := strconv.Atoi(port)
+		chPid = listenerPid(p)
+	}
+	cpuNow := func() [4]time.Duration {
+		return [4]time.Duration{cpuTime(children[0].Process.Pid), cpuTime(children[1].Process.Pid), cpuTime(chPid), processCPU()}
+	}
+	cpuBefore := cpuNow()
 	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var failed atomic.Int64
@@ -178,9 +191,24 @@ func OpenLineage(ctx context.Context, c OpenLineageConfig, out io.Writer) error 
 		time.Sleep(20 * time.Millisecond)
 	}
 	queryable := time.Since(start)
+	cpuAfter := cpuNow()
 	fmt.Fprintf(out, "  posted:    %d events in %.2fs: %.0f events/s accepted (201 after Kafka's ack), %d failed\n", n, posted.Seconds(), float64(n)/posted.Seconds(), failed.Load())
 	fmt.Fprintf(out, "  queryable: all %d in ClickHouse after %.2fs: %.0f events/s HTTP to queryable\n", n, queryable.Seconds(), float64(n)/queryable.Seconds())
 	fmt.Fprintf(out, "  POST latency: %s\n", percentiles(lat))
+	var parts []string
+	var cpuTotal time.Duration
+	for i, name := range []string{"endpoint", "ingestor", "ClickHouse", "kfake and the clients"} {
+		if i == 2 && chPid == 0 {
+			parts = append(parts, "ClickHouse not measured (its process was not found)")
+			continue
+		}
+		d := cpuAfter[i] - cpuBefore[i]
+		cpuTotal += d
+		parts = append(parts, fmt.Sprintf("%s %.1f", name, float64(d.Microseconds())/float64(n)))
+	}
+	perEvent := float64(cpuTotal.Microseconds()) / float64(n)
+	fmt.Fprintf(out, "  CPU per event (µs): %s; total %.1f µs, so %d cores allow at most %.0f events/s at this cost\n",
+		strings.Join(parts, ", "), perEvent, runtime.NumCPU(), float64(runtime.NumCPU())*1e6/perEvent)
 
 	// Phase 2: fixed rate, open loop.
 	total := int(float64(c.Rate) * c.Duration.Seconds())

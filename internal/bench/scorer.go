@@ -39,7 +39,7 @@ type ScorerConfig struct {
 	Keep        bool   // keep the generated database (to query it afterwards)
 	CPUProfile  string // profile the incremental passes into this file
 	FullProfile string // profile the second full pass into this file
-	MemProfile  string // heap profile after the first full pass
+	MemProfile  string // heap profile after the first full pass (and at the live heap's peak, in MemProfile+".peak")
 	Database    string // reuse a database kept by an earlier run instead of generating one
 	Kafka       string // external brokers; empty runs kfake in this process (its memory then counts in the heap)
 	Changes     []int  // products changed before each incremental pass
@@ -159,7 +159,11 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	peak := samplePeakHeap(runCtx)
+	var peakProfile string
+	if c.MemProfile != "" {
+		peakProfile = c.MemProfile + ".peak"
+	}
+	peak := samplePeakHeap(runCtx, peakProfile)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(runCtx) }()
 
@@ -183,16 +187,10 @@ func Scorer(ctx context.Context, c ScorerConfig, out io.Writer) error {
 	fmt.Fprintf(out, "full pass (first):      %d products in %.2fs (%.0f products/s), %d scores written, %d alerts\n",
 		full.Affected, full.Took.Seconds(), float64(full.Affected)/full.Took.Seconds(), full.Scored, full.Alerts)
 	printPhases(out, full)
-	fmt.Fprintf(out, "memory after full pass: heap in use %.0f MiB (after GC), heap peak %.0f MiB (sampled), process RSS peak %.0f MiB\n",
-		float64(ms.HeapInuse)/(1<<20), float64(peak.Load())/(1<<20), float64(rssKiB(os.Getpid(), "VmHWM"))/1024)
+	fmt.Fprintf(out, "memory after full pass: heap in use %.0f MiB (after GC), heap peak %.0f MiB (sampled), live heap peak %.0f MiB (marked by a GC), process RSS peak %.0f MiB\n",
+		float64(ms.HeapInuse)/(1<<20), float64(peak.objects.Load())/(1<<20), float64(peak.live.Load())/(1<<20), float64(rssKiB(os.Getpid(), "VmHWM"))/1024)
 	if c.MemProfile != "" {
-		f, err := os.Create(c.MemProfile)
-		if err != nil {
-			return err
-		}
-		err = pprof.WriteHeapProfile(f)
-		f.Close()
-		if err != nil {
+		if err := writeHeapProfile(c.MemProfile); err != nil {
 			return err
 		}
 	}
@@ -453,18 +451,31 @@ func deleteTopics(ctx context.Context, brokers string, topics ...string) error {
 	return fmt.Errorf("topics %v not deleted", topics)
 }
 
-// samplePeakHeap records the largest heap (live and not yet collected
-// objects) seen every 20ms until ctx ends.
-func samplePeakHeap(ctx context.Context) *atomic.Uint64 {
-	var peak atomic.Uint64
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+// heapPeaks are the largest heaps seen while the benchmark runs.
+type heapPeaks struct {
+	objects atomic.Uint64 // live and not yet collected objects, sampled every 20ms
+	live    atomic.Uint64 // live objects as marked by the latest GC
+}
+
+// samplePeakHeap records the heap's peaks until ctx ends. With profile
+// set, it writes a heap profile there each time the live heap reaches a
+// new peak, so the file ends up showing what was live at the largest.
+func samplePeakHeap(ctx context.Context, profile string) *heapPeaks {
+	var peaks heapPeaks
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	go func() {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
 		for {
 			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
+			if v := sample[0].Value.Uint64(); v > peaks.objects.Load() {
+				peaks.objects.Store(v)
+			}
+			if v := sample[1].Value.Uint64(); v > peaks.live.Load() {
+				peaks.live.Store(v)
+				if profile != "" {
+					writeHeapProfile(profile)
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -473,7 +484,20 @@ func samplePeakHeap(ctx context.Context) *atomic.Uint64 {
 			}
 		}
 	}()
-	return &peak
+	return &peaks
+}
+
+// writeHeapProfile writes the heap profile as of the latest GC to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.WriteHeapProfile(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // processCPU is the user and system CPU time of this process so far.

@@ -193,6 +193,9 @@ func (s *Scorer) fullPass(ctx context.Context, sh share, now time.Time, reload b
 	partials := s.evaluate(sig, mine, now)
 	for k, p := range mine {
 		m.setOwn(p, partials[k])
+		// The components are most of a partial's memory and only the
+		// rows written need them: publish evaluates those again.
+		partials[k].Components = nil
 	}
 	ph.done("evaluate")
 	if !sh.all {
@@ -402,7 +405,7 @@ func (s *Scorer) incremental(ctx context.Context, sh share, now time.Time) (Pass
 // verdicts, score rows, alerts and encoded records are built, written and
 // dropped before the next ones, so a full pass over a large share holds
 // one chunk's worth of them, not the share's.
-const publishChunk = 10_000
+const publishChunk = 2_500
 
 // publish turns the scores of own products into verdicts, writes the ones
 // that changed (all of them on the day's first full pass: the daily
@@ -455,7 +458,7 @@ func (s *Scorer) publishSome(ctx context.Context, sh share, products []string, p
 		}
 	})
 	var rows []scoreRow
-	var alerts []*events.ScoreChanged
+	var wrote []int // the index of each row's verdict
 	var notices []*kgo.Record
 	for k, v := range verdicts {
 		p := v.product
@@ -473,7 +476,20 @@ func (s *Scorer) publishSome(ctx context.Context, sh share, products []string, p
 		}
 		m.written[p] = fp
 		rows = append(rows, row)
-		if ev := alertFor(v, lasts[k], s.pol.For(v.domain).AlertThreshold, now); ev != nil {
+		wrote = append(wrote, k)
+	}
+	// A full pass drops its partials' components after evaluating (see
+	// fullPass); the rows written get them back from the same signals.
+	parallel(len(rows), func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			if v := &rows[k].v; v.partial.Components == nil {
+				v.partial.Components = model.Evaluate(m.sig.signalsOf(m.products[v.product]), s.pol, now).Components
+			}
+		}
+	})
+	var alerts []*events.ScoreChanged
+	for k, row := range rows {
+		if ev := alertFor(row.v, lasts[wrote[k]], s.pol.For(row.v.domain).AlertThreshold, now); ev != nil {
 			alerts = append(alerts, ev)
 		}
 	}

@@ -75,7 +75,7 @@ func writeScores(ctx context.Context, conn driver.Conn, db string, rows []scoreR
 // scoreChunk bounds one INSERT: the driver keeps a connection's encode
 // and compression buffers at the size of the largest block it sent, so a
 // full pass's 100,000 rows go in blocks of this many.
-const scoreChunk = 5_000
+const scoreChunk = 2_500
 
 func writeTable(ctx context.Context, conn driver.Conn, db, table string, rows []scoreRow) error {
 	for lo := 0; lo < len(rows); lo += scoreChunk {
