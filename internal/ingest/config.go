@@ -79,7 +79,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := events.DefaultLimits()
 	fs.StringVar(&c.Group, "group", "meshpulse-ingestor", "Kafka consumer group (env MESHPULSE_GROUP)")
 	fs.IntVar(&c.BatchRows, "batch-rows", 30_000, "flush after this many buffered rows (env MESHPULSE_BATCH_ROWS)")
-	fs.IntVar(&c.BatchBytes, "batch-bytes", 16<<20, "flush after this many bytes of buffered records (env MESHPULSE_BATCH_BYTES)")
+	fs.IntVar(&c.BatchBytes, "batch-bytes", 8<<20, "flush after this many bytes of buffered records (env MESHPULSE_BATCH_BYTES)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 500*time.Millisecond, "flush a non-empty buffer at least this often (env MESHPULSE_FLUSH_INTERVAL)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", 5_000, "records per poll at most (env MESHPULSE_MAX_POLL_RECORDS)")
 	fs.IntVar(&c.Workers, "workers", 0, "decode goroutines, 0 for one per CPU (env MESHPULSE_WORKERS)")
