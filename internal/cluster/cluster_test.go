@@ -249,6 +249,11 @@ func TestClusterScoresEqualOneServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A month of score history older than the retention, and one within:
+	// the first full pass drops the first from every shard.
+	const retired = "urn:mesh:product:sales:retired"
+	old, kept := now.AddDate(0, -15, 0), now.AddDate(0, -2, 0)
+	testmesh.AddHistory(t, cconn, csc.Database, retired, old, kept)
 	clustered := scoreOnce(t, cconn, csc.Database, func() {
 		// Reads through the Distributed table go to any replica of each
 		// shard; the scorer's inserts reached one. Wait for the others.
@@ -258,6 +263,17 @@ func TestClusterScoresEqualOneServer(t *testing.T) {
 			}
 		}
 	})
+	month := func(ts time.Time) uint32 { return uint32(ts.Year()*100 + int(ts.Month())) }
+	if got := testmesh.HistoryMonths(t, cconn, csc.Database, retired); got[month(old)] != 0 || got[month(kept)] != 1 {
+		t.Fatalf("score history on the cluster after the first pass: %v; want month %d dropped and %d kept", got, month(old), month(kept))
+	}
+	for _, name := range c.names {
+		var n uint64
+		if err := c.node(t, name).QueryRow(context.Background(), "SELECT count() FROM "+csc.Database+".score_history_local WHERE toYYYYMM(computed_at) = ?", month(old)).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%s: %d history rows of month %d left (%v)", name, n, month(old), err)
+		}
+	}
+	report(t, "score history older than the retention dropped on every server (month %d), newer kept", month(old))
 	single := scoreOnce(t, sconn, ssc.Database, func() {})
 	if len(single) != 300 {
 		t.Fatalf("one server scored %d products, want 300", len(single))

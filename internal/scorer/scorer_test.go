@@ -20,6 +20,7 @@ import (
 	"github.com/meshpulse/meshpulse/internal/scorer/model"
 	"github.com/meshpulse/meshpulse/internal/store"
 	"github.com/meshpulse/meshpulse/internal/testenv"
+	"github.com/meshpulse/meshpulse/internal/testmesh"
 	"github.com/meshpulse/meshpulse/pkg/events"
 )
 
@@ -457,3 +458,25 @@ func TestReplicasSplitAndTakeOver(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestHistoryRetention: the day's first full pass drops the months of
+// score history older than the retention (400 days by default) and keeps
+// the others.
+func TestHistoryRetention(t *testing.T) {
+	r := newRig(t, 1)
+	now := time.Now().UTC()
+	old, kept := now.AddDate(0, -15, 0), now.AddDate(0, -2, 0)
+	const p = "urn:mesh:product:sales:retired"
+	testmesh.AddHistory(t, r.conn, r.sc.Database, p, old, kept)
+	month := func(ts time.Time) uint32 { return uint32(ts.Year()*100 + int(ts.Month())) }
+	if got := testmesh.HistoryMonths(t, r.conn, r.sc.Database, p); got[month(old)] != 1 || got[month(kept)] != 1 {
+		t.Fatalf("history before the pass: %v", got)
+	}
+	s, stop := r.start("a")
+	defer stop()
+	waitFor(t, "the first full pass", func() bool { return s.FullPasses() >= 1 })
+	got := testmesh.HistoryMonths(t, r.conn, r.sc.Database, p)
+	if got[month(old)] != 0 || got[month(kept)] != 1 {
+		t.Fatalf("history after the pass: %v; want month %d dropped and %d kept", got, month(old), month(kept))
+	}
+}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshpulse/meshpulse/internal/store"
 )
 
 // scoreRow is one product's score as written to scores_current and, when
@@ -159,35 +162,64 @@ func writeChunk(ctx context.Context, conn driver.Conn, db, table string, rows []
 
 // dropOldHistory drops the months of score history older than the
 // retention (18.16 has no TTL). The replica holding partition 0 of
-// mesh.scores does it, once a day.
+// mesh.scores does it, once a day. The months are found through
+// score_history (on a cluster, its Distributed table: every shard's
+// months) and dropped where the parts are (on a cluster, every shard's
+// local table, ON CLUSTER).
 func dropOldHistory(ctx context.Context, conn driver.Conn, db string, now time.Time, retention time.Duration, sh share) error {
 	if !sh.parts[0] || retention <= 0 {
 		return nil
 	}
-	cutoff := now.Add(-retention)
-	oldest := cutoff.Year()*100 + int(cutoff.Month())
-	rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'score_history' AND active", db)
+	table, on, err := historyTable(ctx, conn, db)
 	if err != nil {
-		return fmt.Errorf("list history partitions: %w", err)
+		return err
 	}
-	var drop []string
+	cutoff := now.Add(-retention)
+	firstKept := time.Date(cutoff.Year(), cutoff.Month(), 1, 0, 0, 0, 0, time.UTC)
+	rows, err := conn.Query(ctx, "SELECT DISTINCT toYYYYMM(computed_at) FROM "+db+".score_history WHERE computed_at < toDateTime(?)", firstKept.Unix())
+	if err != nil {
+		return fmt.Errorf("list history months: %w", err)
+	}
+	var drop []uint32
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var month uint32
+		if err := rows.Scan(&month); err != nil {
 			rows.Close()
 			return err
 		}
-		if n, err := strconv.Atoi(p); err == nil && n < oldest {
-			drop = append(drop, p)
-		}
+		drop = append(drop, month)
 	}
 	rows.Close()
-	for _, p := range drop {
-		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.score_history DROP PARTITION %s", db, p)); err != nil {
-			return fmt.Errorf("drop history partition %s: %w", p, err)
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, month := range drop {
+		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", db, table, on, month)); err != nil {
+			return fmt.Errorf("drop history month %d: %w", month, err)
 		}
 	}
 	return nil
+}
+
+// distributedOn reads the cluster out of a Distributed table's engine.
+var distributedOn = regexp.MustCompile(`^Distributed\('?([A-Za-z0-9_]+)'?,`)
+
+// historyTable names the table that holds score history's parts, and the
+// ON CLUSTER clause to alter it with: score_history on one server; on a
+// cluster, where score_history is a Distributed table, its local table.
+func historyTable(ctx context.Context, conn driver.Conn, db string) (table, on string, err error) {
+	var engine, full string
+	if err := conn.QueryRow(ctx, "SELECT engine, engine_full FROM system.tables WHERE database = ? AND name = 'score_history'", db).Scan(&engine, &full); err != nil {
+		return "", "", fmt.Errorf("find score history: %w", err)
+	}
+	if engine != "Distributed" {
+		return "score_history", "", nil
+	}
+	m := distributedOn.FindStringSubmatch(full)
+	if m == nil {
+		return "", "", fmt.Errorf("score history is %q: no cluster in it", full)
+	}
+	return "score_history" + store.LocalSuffix, " ON CLUSTER " + m[1], nil
 }
 
 func nonNil(s []string) []string {

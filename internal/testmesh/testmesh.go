@@ -135,3 +135,45 @@ func CountRows(ctx context.Context, conn driver.Conn, q string) (int, error) {
 	}
 	return n, rows.Err()
 }
+
+// AddHistory writes a score history row for product at each time, as a
+// scorer would have on that day: for retention tests.
+func AddHistory(t *testing.T, conn driver.Conn, db, product string, at ...time.Time) {
+	t.Helper()
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".score_history (product_urn, domain, computed_at, computed_at_ms, health_band, trust_band, kind)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range at {
+		if err := b.Append(product, "sales", ts.Truncate(time.Second), ts.UnixMilli(), "unknown", "unknown", "snapshot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// HistoryMonths counts the score history rows of product by month
+// (YYYYMM).
+func HistoryMonths(t *testing.T, conn driver.Conn, db, product string) map[uint32]uint64 {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT toYYYYMM(computed_at) AS month, count() FROM "+db+".score_history WHERE product_urn = ? GROUP BY month", product)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[uint32]uint64{}
+	for rows.Next() {
+		var m uint32
+		var n uint64
+		if err := rows.Scan(&m, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[m] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
