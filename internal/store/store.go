@@ -98,10 +98,21 @@ func open(ctx context.Context, c Config, database string) (driver.Conn, error) {
 	return conn, nil
 }
 
+// Addrs lists the servers of Addr, comma-separated with or without
+// spaces ("a:9000, b:9000").
+func (c Config) Addrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func connect(c Config, database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
-		Addr: strings.Split(c.Addr, ","), // several: the first that answers
-
+		Addr: c.Addrs(), // several: the first that answers
 		Auth:             clickhouse.Auth{Database: database, Username: c.User, Password: c.Password},
 		DialTimeout:      5 * time.Second,
 		MaxOpenConns:     8,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,21 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want []string
+	}{
+		{"127.0.0.1:9000", []string{"127.0.0.1:9000"}},
+		{"a:9000,b:9000", []string{"a:9000", "b:9000"}},
+		{"a:9000, b:9000 ,", []string{"a:9000", "b:9000"}},
+	} {
+		if got := (store.Config{Addr: tc.addr}).Addrs(); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: got %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}
 
 func TestSplitStatements(t *testing.T) {
 	migs, err := store.Migrations("x")
