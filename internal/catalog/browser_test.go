@@ -106,7 +106,9 @@ func startStack(t *testing.T) *stack {
 	}
 	run(sco.Run)
 
-	cat, err := catalog.New(catalog.Config{Listen: "127.0.0.1:0", Refresh: 2 * time.Second, LivePoll: 500 * time.Millisecond},
+	// Refresh is an hour: the catalog starts before the demo has declared
+	// anything and must pick the products up from their first scores.
+	cat, err := catalog.New(catalog.Config{Listen: "127.0.0.1:0", Refresh: time.Hour, LivePoll: 500 * time.Millisecond},
 		conn, sc.Database, kc.Opts(), codecs, log)
 	if err != nil {
 		t.Fatal(err)

@@ -128,8 +128,13 @@ func (s *Server) Run(ctx context.Context, listening func(addr string)) error {
 	return g.Wait()
 }
 
+// newProductReload bounds how often scores of products the catalog has
+// not loaded yet make it load again before the Refresh is due.
+const newProductReload = 5 * time.Second
+
 // keepCurrent loads everything, then polls changed scores every LivePoll
-// and reloads declarations, lineage and the index every Refresh. A
+// and reloads declarations, lineage and the index every Refresh, and
+// sooner when a score names a product it has not loaded. A
 // ClickHouse that is not there yet is waited for.
 func (s *Server) keepCurrent(ctx context.Context) error {
 	var lastLoad time.Time
@@ -154,6 +159,12 @@ func (s *Server) keepCurrent(ctx context.Context) error {
 		} else {
 			for _, p := range changed {
 				s.hub.publish(liveEvent{Kind: "score", Score: &p})
+			}
+			// A score of a product declared since the last load: load
+			// again now rather than at the next Refresh (at most every
+			// newProductReload), so a new product shows within a poll.
+			if s.mesh.anyUnknown(changed) && time.Since(lastLoad) >= newProductReload {
+				lastLoad = time.Time{}
 			}
 		}
 		select {

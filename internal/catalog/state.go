@@ -107,6 +107,18 @@ func (m *meshState) setScores(scores map[string]Score) []Score {
 	return changed
 }
 
+// anyUnknown says whether a score is of a product not loaded yet.
+func (m *meshState) anyUnknown(scores []Score) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, s := range scores {
+		if _, ok := m.products[s.Product]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
 func sameScore(a, b Score) bool {
 	eq := func(x, y *float64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
 	return eq(a.Health, b.Health) && eq(a.Trust, b.Trust) && a.HealthBand == b.HealthBand && a.TrustBand == b.TrustBand && a.Cause == b.Cause

@@ -112,7 +112,7 @@ func (c Config) Addrs() []string {
 
 func connect(c Config, database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
-		Addr: c.Addrs(), // several: the first that answers
+		Addr:             c.Addrs(), // several: the first that answers
 		Auth:             clickhouse.Auth{Database: database, Username: c.User, Password: c.Password},
 		DialTimeout:      5 * time.Second,
 		MaxOpenConns:     8,
