@@ -363,7 +363,9 @@ func (s *Scorer) incremental(ctx context.Context, sh share, now time.Time) (Pass
 		}
 	}
 	ph.done("affected products")
-	fresh, err := loadFamilies(ctx, s.conn, s.db, s.pol, now, dedupe(checks), dedupe(runs), dedupe(usage), ph)
+	// Where consumers are counted was chosen by the last full pass.
+	daily := m.sig != nil && m.sig.usageDaily
+	fresh, err := loadFamilies(ctx, s.conn, s.db, s.pol, now, dedupe(checks), dedupe(runs), dedupe(usage), daily, ph)
 	if err != nil {
 		return PassStats{}, err
 	}

@@ -363,6 +363,9 @@ type signalSet struct {
 	usage  map[string][2]int // consumers now, before
 	all    bool              // read for every dataset
 	read   map[string]bool   // datasets read, unless all
+	// usageDaily: consumers are counted from the daily states (chosen by
+	// the full pass, kept by the ticks that merge into this set).
+	usageDaily bool
 }
 
 type runStats struct {
@@ -371,9 +374,14 @@ type runStats struct {
 }
 
 // loadSignals reads checks, runs and usage as of now for the given
-// datasets, or for all when datasets is nil. The three queries run at once.
+// datasets, or for all when datasets is nil, having chosen where usage is
+// counted. The three queries run at once.
 func loadSignals(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, datasets []string, ph *phases) (*signalSet, error) {
-	s, err := loadFamilies(ctx, conn, db, pol, now, datasets, datasets, datasets, ph)
+	daily, err := usageFromDaily(ctx, conn, db)
+	if err != nil {
+		return nil, fmt.Errorf("choose where to count consumers: %w", err)
+	}
+	s, err := loadFamilies(ctx, conn, db, pol, now, datasets, datasets, datasets, daily, ph)
 	if err != nil {
 		return nil, err
 	}
@@ -386,9 +394,10 @@ func loadSignals(ctx context.Context, conn driver.Conn, db string, pol *model.Po
 }
 
 // loadFamilies reads each signal family for its own datasets (nil: all;
-// empty: none of that family). The queries run at once.
-func loadFamilies(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, checks, runs, usage []string, ph *phases) (*signalSet, error) {
-	s := &signalSet{checks: map[string][]model.CheckResult{}, runs: map[string]runStats{}, usage: map[string][2]int{}}
+// empty: none of that family), usage from the daily states or the log. The
+// queries run at once.
+func loadFamilies(ctx context.Context, conn driver.Conn, db string, pol *model.Policy, now time.Time, checks, runs, usage []string, daily bool, ph *phases) (*signalSet, error) {
+	s := &signalSet{checks: map[string][]model.CheckResult{}, runs: map[string]runStats{}, usage: map[string][2]int{}, usageDaily: daily}
 	unix := func(t time.Time) int64 { return t.Unix() }
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
@@ -438,14 +447,10 @@ func loadFamilies(ctx context.Context, conn driver.Conn, db string, pol *model.P
 		})
 	})
 	usageFrom := "log"
+	if daily {
+		usageFrom = "daily states"
+	}
 	run(2, usage, func(qctx context.Context, filtered bool) error {
-		daily, err := usageFromDaily(qctx, conn, db)
-		if err != nil {
-			return err
-		}
-		if daily {
-			usageFrom = "daily states"
-		}
 		return loadUsage(qctx, conn, db, pol, now, filtered, daily, s.usage)
 	})
 	wg.Wait()
@@ -467,7 +472,8 @@ const readsPerStateForDaily = 12
 
 // usageFromDaily chooses where consumers are counted: from the daily
 // states when the log holds many reads per state (a large mesh's usage:
-// many reads per consumer and day), else from the log itself.
+// many reads per consumer and day), else from the log itself. A full
+// pass chooses; the ticks after it follow its choice.
 func usageFromDaily(ctx context.Context, conn driver.Conn, db string) (bool, error) {
 	rows, err := conn.Query(ctx, queryUsageRows, db)
 	if err != nil {
