@@ -89,7 +89,9 @@ func New(cfg Config, client *kgo.Client, codecs *events.Codecs, log zerolog.Logg
 // Run declares the products, then plays rounds until ctx ends.
 func (g *Generator) Run(ctx context.Context) error {
 	start := time.Now()
-	if err := g.declare(ctx); err != nil {
+	// Stopping (ctx done) while a flush waits is not an error, here and
+	// below: a run of 3 s at a 50 ms tick redeclares just as it ends.
+	if err := g.declare(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
 	g.refusedClaim(ctx)
@@ -104,7 +106,7 @@ func (g *Generator) Run(ctx context.Context) error {
 		since := time.Since(start)
 		incident := g.cfg.IncidentStart > 0 && since >= g.cfg.IncidentStart && since < g.cfg.IncidentEnd
 		if round%60 == 59 {
-			if err := g.declare(ctx); err != nil {
+			if err := g.declare(ctx); err != nil && ctx.Err() == nil {
 				return err
 			}
 		}
